@@ -1,0 +1,1 @@
+"""data layer (free of Qt)."""

@@ -1,0 +1,1 @@
+"""engine layer (free of Qt)."""

@@ -1,0 +1,18 @@
+"""Trainer families by name, imported lazily so the CLI and worker stay light."""
+
+from __future__ import annotations
+
+import importlib
+
+from studio.training.trainer import Trainer
+
+TRAINERS = {
+    "vae": "studio.training.vae_trainer:VAETrainer",
+}
+
+
+def trainer_class(family: str) -> type[Trainer]:
+    if family not in TRAINERS:
+        raise ValueError(f"unknown model family '{family}' (known: {', '.join(sorted(TRAINERS))})")
+    module, name = TRAINERS[family].split(":")
+    return getattr(importlib.import_module(module), name)
