@@ -1,0 +1,90 @@
+"""Launch the app: ``python main.py`` or the ``studio`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from studio.ui.panels import PANELS
+
+_T0 = time.perf_counter()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python main.py",
+        description="Generative Studio: explore and train generative image models.",
+        epilog="panels: " + ", ".join(PANELS),
+    )
+    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--checkpoint", help="a .safetensors checkpoint or a run folder (its newest checkpoint)")
+    p.add_argument("--panel", choices=list(PANELS), help="the panel to show first")
+    p.add_argument("--screenshot", metavar="OUT.png",
+                   help="save the window once the visible panel shows its first image, then exit")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds --screenshot waits at most")
+    return p
+
+
+def _check_checkpoint(path: str) -> str:
+    """Validate before any window opens; returns the family. Exits non-zero on a bad file."""
+    from studio.training.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return load_checkpoint(path).family
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    family = _check_checkpoint(args.checkpoint) if args.checkpoint else None
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.context import AppContext
+    from studio.ui.main_window import MainWindow
+    from studio.ui.panels import PANEL_FOR_FAMILY
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Generative Studio")
+    context = AppContext(args.backend, args.device)
+    if family:
+        if family not in PANEL_FOR_FAMILY:
+            print(f"error: {args.checkpoint}: no panel shows '{family}' models yet", file=sys.stderr)
+            return 2
+        context.checkpoints[family] = args.checkpoint
+    window = MainWindow(context)
+    panel_name = args.panel or (PANEL_FOR_FAMILY[family] if family else None)
+    if panel_name:
+        window.select_panel(panel_name)
+    window.show()
+
+    def first_image_shown():
+        if all(p.has_first_image() for p in window.visible_panels()):
+            ms = (time.perf_counter() - _T0) * 1000
+            print(f"first image on screen after {ms:.0f} ms", flush=True)
+            if args.screenshot:
+                app.processEvents()
+                window.grab().save(args.screenshot)
+                print(f"saved {args.screenshot}", flush=True)
+                app.exit(0)
+
+    for panel in window.panels.values():
+        panel.firstImage.connect(first_image_shown)
+    if args.screenshot:
+        def give_up():
+            print(f"error: no image on screen within {args.timeout:.0f} s", file=sys.stderr)
+            app.exit(3)
+        QTimer.singleShot(int(args.timeout * 1000), give_up)
+    code = app.exec()
+    context.bridge.shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

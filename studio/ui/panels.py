@@ -1,0 +1,20 @@
+"""The panels the app has, by short name (``--panel NAME``), imported lazily."""
+
+from __future__ import annotations
+
+import importlib
+
+# Only panels that exist are listed: no placeholders.
+PANELS: dict[str, str] = {
+    "vae": "studio.ui.vae_panel:VAEPanel",
+}
+
+# Which panel shows a checkpoint of each family.
+PANEL_FOR_FAMILY: dict[str, str] = {
+    "vae": "vae",
+}
+
+
+def panel_class(name: str):
+    module, cls = PANELS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
