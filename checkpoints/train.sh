@@ -7,9 +7,9 @@ PY=${PYTHON:-python}
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(vae2d vae16d)
 for t in "${targets[@]}"; do
   case "$t" in
-    vae2d)  $PY -m studio.train vae --latent-dim 2 --steps 4000 --lr 2e-3 --schedule cosine \
+    vae2d)  $PY -m studio.train vae --latent-dim 2 --steps 4000 --lr 2e-3 --schedule cosine --holdout 1000 \
               --out runs/vae_mnist_2d --export checkpoints/vae_mnist_2d.safetensors ;;
-    vae16d) $PY -m studio.train vae --latent-dim 16 --steps 4000 --lr 2e-3 --schedule cosine \
+    vae16d) $PY -m studio.train vae --latent-dim 16 --steps 4000 --lr 2e-3 --schedule cosine --holdout 1000 \
               --out runs/vae_mnist_16d --export checkpoints/vae_mnist_16d.safetensors ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac

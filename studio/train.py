@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview-every", type=int, default=0)
     p.add_argument("--keep", type=int, default=3, help="numbered checkpoints to keep")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout", type=int, default=0,
+                   help="keep the last N images out of training and measure the metrics on them")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores but one)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
@@ -63,7 +65,7 @@ def options_from_args(args: argparse.Namespace):
         family=args.family, out=args.out, data=args.data, steps=args.steps,
         batch_size=args.batch_size, schedule=args.schedule,
         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
-        keep=args.keep, seed=args.seed, device=args.device, threads=args.threads, model=model,
+        keep=args.keep, holdout=args.holdout, seed=args.seed, device=args.device, threads=args.threads, model=model,
     )
     if args.lr is not None:
         opts.lr = args.lr

@@ -48,6 +48,7 @@ class TrainOptions:
     preview_every: int = 100
     log_every: int = 10
     keep: int = 3  # numbered checkpoints kept besides last.safetensors
+    holdout: int = 0  # images kept out of training, for the metrics in the checkpoint
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # 0: leave one core free
@@ -83,8 +84,13 @@ class Trainer:
         self.step = 0
         self.base_lr = options.lr
         self.history: dict[str, list[float]] = {"step": []}
-        self._images = torch.from_numpy(dataset.images)
-        self._order = torch.randperm(len(dataset), generator=self.generator)
+        if not 0 <= options.holdout < len(dataset):
+            raise ValueError(f"holdout {options.holdout} must be below the dataset size {len(dataset)}")
+        n_train = len(dataset) - options.holdout
+        self._images = torch.from_numpy(dataset.images[:n_train])
+        # Metrics are measured on held-out images when there are any.
+        self.eval_images = dataset.images[n_train:] if options.holdout else dataset.images
+        self._order = torch.randperm(n_train, generator=self.generator)
         self._cursor = 0
 
     # ---- what a family provides -------------------------------------------------
@@ -108,9 +114,10 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------
     def next_batch(self) -> torch.Tensor:
-        bs = min(self.options.batch_size, len(self.dataset))
+        n_train = len(self._images)
+        bs = min(self.options.batch_size, n_train)
         if self._cursor + bs > len(self._order):
-            self._order = torch.randperm(len(self.dataset), generator=self.generator)
+            self._order = torch.randperm(n_train, generator=self.generator)
             self._cursor = 0
         idx = self._order[self._cursor: self._cursor + bs]
         self._cursor += bs
@@ -128,7 +135,7 @@ class Trainer:
 
     @property
     def epoch(self) -> float:
-        return self.step * self.options.batch_size / max(1, len(self.dataset))
+        return self.step * self.options.batch_size / max(1, len(self._images))
 
     def run(self, until: int | None = None) -> Iterator[Event]:
         """Train up to step ``until`` (default options.steps), yielding events."""

@@ -40,9 +40,9 @@ class VAETrainer(Trainer):
 
     @torch.no_grad()
     def metrics(self) -> dict[str, Any]:
-        """Negative ELBO on a fixed slice of the data, in nats per image."""
-        n = min(1000, len(self.dataset))
-        x = torch.from_numpy(self.dataset.images[:n]).to(self.device)
+        """Negative ELBO in nats per image, on the held-out images when there are any."""
+        n = min(1000, len(self.eval_images))
+        x = torch.from_numpy(self.eval_images[:n]).to(self.device)
         was_training = self.model.training
         self.model.eval()
         g = torch.get_rng_state()
@@ -52,4 +52,5 @@ class VAETrainer(Trainer):
         self.model.train(was_training)
         return {"neg_elbo_nats": round(float(parts["loss"]), 3),
                 "recon_nats": round(float(parts["recon"]), 3),
-                "kl_nats": round(float(parts["kl"]), 3), "eval_images": n}
+                "kl_nats": round(float(parts["kl"]), 3), "eval_images": n,
+                "eval_split": "held-out" if self.options.holdout else "training"}
