@@ -59,21 +59,15 @@ class TorchBackend:
         return {n: t.float().cpu().numpy() for n, t in zip(self.output_names, out)}
 
 
-def cuda_runtime_present() -> bool:
-    """Whether the CUDA runtime library can be found, checked without touching a provider.
+def nvidia_driver_present() -> bool:
+    """Whether an NVIDIA driver is installed, checked without touching a CUDA provider.
 
-    Asking ONNX Runtime for its CUDA provider on a machine without CUDA makes
-    it log errors; this check keeps the log clean there.
+    onnxruntime-gpu lists its CUDA provider even on machines with no GPU, and
+    asking for it there logs errors; the driver is the cheap, quiet test.
     """
-    for lib in ("cudart", "cuda"):
-        if ctypes.util.find_library(lib):
-            return True
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return False
+    if Path("/proc/driver/nvidia").exists():
+        return True
+    return bool(ctypes.util.find_library("cuda") or ctypes.util.find_library("nvcuda"))
 
 
 class OnnxBackend:
@@ -91,14 +85,17 @@ class OnnxBackend:
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        want_cuda = device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers()
-        if want_cuda and device == "auto":
-            want_cuda = cuda_runtime_present()
+        want_cuda = (device in ("auto", "cuda") and nvidia_driver_present()
+                     and "CUDAExecutionProvider" in ort.get_available_providers())
         providers = (["CUDAExecutionProvider"] if want_cuda else []) + ["CPUExecutionProvider"]
+        # A CUDA provider that fails to load falls back to the CPU; say so once, in the panel, not in the log.
+        ort.set_default_logger_severity(4 if want_cuda else 3)
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception classes
             raise BackendError(f"{self.path}: ONNX Runtime cannot load this file ({_first_line(exc)})") from exc
+        finally:
+            ort.set_default_logger_severity(3)
         active = self.session.get_providers()
         self.device = "cuda" if "CUDAExecutionProvider" in active else "cpu"
         if device == "cuda" and self.device != "cuda":

@@ -17,8 +17,6 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import torch
-
 from studio.engine.graphs import GraphSpec, family
 from studio.training.checkpoint import Checkpoint, save_checkpoint
 
@@ -49,9 +47,10 @@ def cached_path(digest: str, graph: str) -> Path:
     return cache_dir() / "onnx" / digest[:16] / f"{graph}.onnx"
 
 
-def build_torch_model(ckpt: Checkpoint) -> torch.nn.Module:
+def build_torch_model(ckpt: Checkpoint):
     """Build the family's module and load the checkpoint weights (strictly)."""
     import numpy as np
+    import torch
 
     from studio.training.checkpoint import CheckpointError
 
@@ -69,6 +68,7 @@ def build_torch_model(ckpt: Checkpoint) -> torch.nn.Module:
 def export_graph(spec: GraphSpec, path: Path, digest: str) -> Path:
     """Export one graph to ONNX with a dynamic batch axis, atomically."""
     import onnx
+    import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     example = spec.example_inputs(batch=2)

@@ -8,10 +8,10 @@ and returns dicts of arrays. The same specs drive ONNX export.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -24,46 +24,30 @@ class InputSpec:
 @dataclass
 class GraphSpec:
     name: str
-    module: nn.Module
+    module: "nn.Module"
     inputs: tuple[InputSpec, ...]
     outputs: tuple[str, ...]
 
-    def example_inputs(self, batch: int = 1) -> dict[str, torch.Tensor]:
+    def example_inputs(self, batch: int = 1) -> dict[str, Any]:
+        import torch
+
         g = torch.Generator().manual_seed(0)
         return {s.name: torch.randn((batch,) + s.shape[1:], generator=g) for s in self.inputs}
-
-
-class _Encode(nn.Module):
-    def __init__(self, vae):
-        super().__init__()
-        self.encoder = vae.encoder
-
-    def forward(self, image):
-        return self.encoder(image)
-
-
-class _Decode(nn.Module):
-    def __init__(self, vae):
-        super().__init__()
-        self.decoder = vae.decoder
-
-    def forward(self, z):
-        return self.decoder(z)
 
 
 def _vae_graphs(model) -> dict[str, GraphSpec]:
     cfg = model.cfg
     return {
-        "decode": GraphSpec("decode", _Decode(model), (InputSpec("z", (1, cfg.latent_dim)),), ("image",)),
+        "decode": GraphSpec("decode", model.decoder, (InputSpec("z", (1, cfg.latent_dim)),), ("image",)),
         "encode": GraphSpec(
-            "encode", _Encode(model),
+            "encode", model.encoder,
             (InputSpec("image", (1, cfg.channels, cfg.image_size, cfg.image_size)),),
             ("mu", "logvar"),
         ),
     }
 
 
-def _build_vae(config: dict) -> nn.Module:
+def _build_vae(config: dict) -> "nn.Module":
     from studio.models.vae import build_vae
 
     return build_vae(config)
@@ -71,17 +55,18 @@ def _build_vae(config: dict) -> nn.Module:
 
 @dataclass(frozen=True)
 class Family:
-    build: Callable[[dict], nn.Module]
-    graphs: Callable[[nn.Module], dict[str, GraphSpec]]
+    build: Callable[[dict], "nn.Module"]
+    graphs: Callable[["nn.Module"], dict[str, GraphSpec]]
 
 
 FAMILIES: dict[str, Family] = {
     "vae": Family(_build_vae, _vae_graphs),
+    "diffusion": Family(lambda c: __import__("studio.engine.diffusion_graphs", fromlist=["_"]).build_diffusion(c), lambda m: __import__("studio.engine.diffusion_graphs", fromlist=["_"]).diffusion_graphs(m)),  # noqa: E501
 }
 
 
-def register_family(name: str, build: Callable[[dict], nn.Module],
-                    graphs: Callable[[nn.Module], dict[str, GraphSpec]]) -> None:
+def register_family(name: str, build: Callable[[dict], "nn.Module"],
+                    graphs: Callable[["nn.Module"], dict[str, GraphSpec]]) -> None:
     FAMILIES[name] = Family(build, graphs)
 
 

@@ -65,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
 
     def first_image_shown():
+        # Deferred: this is called from inside a paint event, where grabbing would repaint recursively.
+        QTimer.singleShot(0, finish_if_ready)
+
+    def finish_if_ready():
         if all(p.has_first_image() for p in window.visible_panels()):
             ms = (time.perf_counter() - _T0) * 1000
             print(f"first image on screen after {ms:.0f} ms", flush=True)
             if args.screenshot:
-                app.processEvents()
                 window.grab().save(args.screenshot)
                 print(f"saved {args.screenshot}", flush=True)
                 app.exit(0)

@@ -1,0 +1,377 @@
+"""The VAE latent explorer: manifold map, latent sliders, encode by drop, interpolation, scatter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+    QTabWidget, QVBoxLayout, QWidget,
+)
+
+from studio.data.datasets import DEFAULT_MNIST
+from studio.data.images import save_png
+from studio.engine import vae_ops
+from studio.engine.catalog import shipped
+from studio.engine.latent import plane_point, plane_uv
+from studio.engine.renderer import RenderResult
+from studio.training.checkpoint import CheckpointError, read_metadata
+from studio.ui.panel import Panel
+from studio.ui.widgets.image_view import ImageView
+from studio.ui.widgets.latent_scatter import LatentScatter
+from studio.ui.widgets.latent_sliders import LatentSliders
+
+SPAN = 3.0
+
+
+class VAEPanel(Panel):
+    name = "vae"
+    title = "VAE explorer"
+    families = ("vae",)
+
+    def __init__(self, context, parent=None):
+        super().__init__(context, parent)
+        vae_ops.register(self.bridge, self.bridge.pool)
+        self.checkpoint: str | None = None
+        self.latent_dim = 0
+        self.z_a: np.ndarray | None = None
+        self.z_b: np.ndarray | None = None
+        self._shown = {"decode": False, "manifold": False}
+        self._rng = np.random.default_rng()
+        self.setAcceptDrops(True)
+        self._build()
+        initial = context.checkpoints.get("vae") or self._first_shipped()
+        if initial:
+            self.open_checkpoint(initial)
+        else:
+            self.show_error("No VAE checkpoint found: open one with File > Open checkpoint, "
+                            "or train one in the Training panel.")
+
+    # --- layout --------------------------------------------------------------------
+    def _build(self) -> None:
+        self.picker = QComboBox()
+        self.picker.setMinimumWidth(260)
+        for path in shipped("vae"):
+            self.picker.addItem(path.stem, str(path))
+        self.picker.currentIndexChanged.connect(self._picked)
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        self.dim_x, self.dim_y = QSpinBox(), QSpinBox()
+        for box, value in ((self.dim_x, 0), (self.dim_y, 1)):
+            box.setValue(value)
+            box.setToolTip("latent dimension shown on this axis of the map")
+            box.valueChanged.connect(self._plane_changed)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Checkpoint"))
+        top.addWidget(self.picker)
+        top.addWidget(QLabel("map x"))
+        top.addWidget(self.dim_x)
+        top.addWidget(QLabel("y"))
+        top.addWidget(self.dim_y)
+        top.addWidget(self.info, 1)
+
+        self.manifold = ImageView(min_size=300)
+        self.manifold.setToolTip("Decoded images over the latent plane (±3 sigma). Click or drag to decode a point.")
+        self.manifold.clicked.connect(self._map_point)
+        self.manifold.dragged.connect(self._map_point)
+        self.scatter = LatentScatter()
+        self.scatter.pointPicked.connect(self._scatter_point)
+        self.load_data_button = QPushButton("Encode dataset…")
+        self.load_data_button.setToolTip("Encode a dataset (IDX, image folder, .npz) and plot its means")
+        self.load_data_button.clicked.connect(self._choose_dataset)
+        self.mnist_button = QPushButton("Encode MNIST digits")
+        self.mnist_button.setEnabled(DEFAULT_MNIST.exists())
+        self.mnist_button.clicked.connect(lambda: self.encode_dataset(None))
+        scatter_box = QWidget()
+        sl = QVBoxLayout(scatter_box)
+        sl.addWidget(self.scatter, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.mnist_button)
+        row.addWidget(self.load_data_button)
+        sl.addLayout(row)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.addTab(self.manifold, "Manifold map")
+        self.left_tabs.addTab(scatter_box, "Dataset scatter")
+
+        self.decoded = ImageView(min_size=200)
+        self.sliders = LatentSliders(SPAN)
+        self.sliders.changed.connect(self._z_changed)
+        self.random_button = QPushButton("Random sample")
+        self.random_button.clicked.connect(self.random_sample)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.clicked.connect(lambda: self.sliders.set_values(np.zeros(self.latent_dim)))
+        self.save_button = QPushButton("Save image…")
+        self.save_button.clicked.connect(lambda: self._save_dialog(self.decoded, "vae_sample.png"))
+        buttons = QHBoxLayout()
+        for b in (self.random_button, self.reset_button, self.save_button):
+            buttons.addWidget(b)
+        middle = QVBoxLayout()
+        middle.addWidget(self.decoded, 3)
+        middle.addLayout(buttons)
+        middle.addWidget(self.sliders, 2)
+
+        encode_box = QGroupBox("Encode an image: drop a file here or paste (Ctrl+V)")
+        self.pair = ImageView(min_size=120)
+        self.pair.set_placeholder("input | reconstruction")
+        self.encoded_label = QLabel("")
+        self.encoded_label.setWordWrap(True)
+        el = QVBoxLayout(encode_box)
+        el.addWidget(self.pair, 1)
+        el.addWidget(self.encoded_label)
+
+        interp_box = QGroupBox("Interpolate between two latents")
+        self.set_a = QPushButton("Set A = current")
+        self.set_a.clicked.connect(lambda: self._set_endpoint("a"))
+        self.set_b = QPushButton("Set B = current")
+        self.set_b.clicked.connect(lambda: self._set_endpoint("b"))
+        self.mode = QComboBox()
+        self.mode.addItems(["linear", "spherical"])
+        self.mode.currentTextChanged.connect(lambda _: self.render_interpolation())
+        self.steps = QSpinBox()
+        self.steps.setRange(3, 24)
+        self.steps.setValue(10)
+        self.steps.valueChanged.connect(lambda _: self.render_interpolation())
+        self.strip = ImageView(min_size=60)
+        self.strip.set_placeholder("set A and B")
+        self.save_strip_button = QPushButton("Save strip…")
+        self.save_strip_button.clicked.connect(lambda: self._save_dialog(self.strip, "vae_interpolation.png"))
+        il = QVBoxLayout(interp_box)
+        r1 = QHBoxLayout()
+        for w in (self.set_a, self.set_b, self.mode, self.steps):
+            r1.addWidget(w)
+        il.addLayout(r1)
+        il.addWidget(self.strip, 1)
+        il.addWidget(self.save_strip_button)
+        right = QVBoxLayout()
+        right.addWidget(encode_box, 1)
+        right.addWidget(interp_box, 1)
+
+        main = QHBoxLayout()
+        main.addWidget(self.left_tabs, 5)
+        main.addLayout(middle, 4)
+        main.addLayout(right, 4)
+        outer = QVBoxLayout(self.body)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(top)
+        outer.addLayout(main, 1)
+        QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste_image)
+        self.decoded.painted.connect(lambda _: self._painted("decode"))
+        self.manifold.painted.connect(lambda _: self._painted("manifold"))
+        updated = getattr(self.context, "checkpointUpdated", None)
+        if updated is not None:  # follow a running training
+            updated.connect(self._checkpoint_updated)
+
+    # --- checkpoints ---------------------------------------------------------------
+    def _first_shipped(self) -> str | None:
+        return self.picker.itemData(0) if self.picker.count() else None
+
+    def _picked(self, index: int) -> None:
+        path = self.picker.itemData(index)
+        if path and path != self.checkpoint:
+            self.open_checkpoint(path)
+
+    def open_checkpoint(self, path: str) -> None:
+        try:
+            meta = read_metadata(path)
+        except CheckpointError as exc:
+            self.show_error(str(exc))
+            return
+        if meta["family"] != "vae":
+            self.show_error(f"{path}: a '{meta['family']}' checkpoint, not a VAE")
+            return
+        resolved = str(Path(path))
+        index = self.picker.findData(resolved)
+        if index < 0:
+            self.picker.addItem(Path(path).stem, resolved)
+            index = self.picker.count() - 1
+        self.checkpoint = resolved
+        self.picker.blockSignals(True)
+        self.picker.setCurrentIndex(index)
+        self.picker.blockSignals(False)
+        cfg = meta["config"]
+        self.latent_dim = int(cfg["latent_dim"])
+        metrics = meta.get("metrics", {})
+        quality = f", −ELBO {metrics['neg_elbo_nats']:.1f} nats ({metrics.get('eval_split', '')})" \
+            if "neg_elbo_nats" in metrics else ""
+        self.info.setText(f"{self.latent_dim}-D latent, beta {cfg.get('beta', 1):g}, "
+                          f"step {meta.get('step', 0)}{quality}")
+        for box in (self.dim_x, self.dim_y):
+            box.setRange(0, max(0, self.latent_dim - 1))
+            box.setEnabled(self.latent_dim > 2)
+        self.dim_y.setValue(min(1, self.latent_dim - 1))
+        self.sliders.set_dims(self.latent_dim)
+        self.z_a = self.z_b = None
+        self.strip.set_placeholder("set A and B")
+        self.refresh()
+
+    def _checkpoint_updated(self, family: str, path: str) -> None:
+        if family == "vae" and path == self.checkpoint:
+            self.refresh()  # the pool reloads a file whose mtime changed
+
+    # --- requests ------------------------------------------------------------------
+    def target(self) -> vae_ops.Target:
+        return vae_ops.Target(self.checkpoint, self.context.backend, self.context.device)
+
+    def z(self) -> np.ndarray:
+        return self.sliders.values()
+
+    def dims(self) -> tuple[int, int]:
+        return (self.dim_x.value(), self.dim_y.value())
+
+    def refresh(self) -> None:
+        if not self.checkpoint:
+            return
+        self.render_decode()
+        self.render_manifold()
+        self.render_interpolation()
+
+    def render_decode(self) -> None:
+        if self.checkpoint:
+            self.submit("decode", vae_ops.VaeDecode(self.target(), tuple(self.z().tolist())))
+
+    def render_manifold(self) -> None:
+        if self.checkpoint:
+            self.submit("manifold", vae_ops.VaeManifold(self.target(), tuple(self.z().tolist()),
+                                                        self.dims(), 15, SPAN))
+
+    def render_interpolation(self) -> None:
+        if self.checkpoint and self.z_a is not None and self.z_b is not None:
+            self.submit("interpolate", vae_ops.VaeInterpolate(
+                self.target(), tuple(self.z_a.tolist()), tuple(self.z_b.tolist()),
+                self.steps.value(), self.mode.currentText()))
+
+    def encode_source(self, source: str | bytes) -> None:
+        if self.checkpoint:
+            self.submit("encode", vae_ops.VaeEncodeImage(self.target(), source))
+
+    def encode_dataset(self, data: str | None) -> None:
+        if self.checkpoint:
+            self.show_info("encoding the dataset…")
+            self.submit("scatter", vae_ops.VaeEncodeDataset(self.target(), data))
+
+    # --- gestures ------------------------------------------------------------------
+    def _z_changed(self) -> None:
+        self.render_decode()
+        x, y = self.dims()
+        z = self.z()
+        self.manifold.set_marker(*plane_uv(float(z[x]), float(z[y]), SPAN))
+        self.scatter.set_cursor(float(z[x]), float(z[y]))
+        if self.latent_dim > 2:  # the map is a slice through the other dimensions
+            self.render_manifold()
+
+    def _plane_changed(self) -> None:
+        self.render_manifold()
+
+    def _set_point(self, x: float, y: float) -> None:
+        z = self.z()
+        dx, dy = self.dims()
+        z[dx], z[dy] = x, y
+        self.sliders.set_values(z)
+
+    def _map_point(self, u: float, v: float) -> None:
+        self._set_point(*plane_point(u, v, SPAN))
+
+    def _scatter_point(self, x: float, y: float) -> None:
+        if -SPAN <= x <= SPAN and -SPAN <= y <= SPAN:
+            self._set_point(x, y)
+
+    def random_sample(self) -> None:
+        self.sliders.set_values(self._rng.standard_normal(self.latent_dim))
+
+    def _set_endpoint(self, which: str) -> None:
+        if which == "a":
+            self.z_a = self.z()
+        else:
+            self.z_b = self.z()
+        if self.z_a is None or self.z_b is None:
+            self.strip.set_placeholder("now set " + ("B" if self.z_b is None else "A"))
+        self.render_interpolation()
+
+    def paste_image(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.show_error("The clipboard holds no image.")
+            return
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        self.encode_source(bytes(data.data()))
+
+    def _choose_dataset(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Dataset folder (IDX files or images)")
+        if path:
+            self.encode_dataset(path)
+
+    # --- drag and drop -------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        mime = event.mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if files:
+            self.encode_source(files[0])
+        elif mime.hasImage():
+            image = mime.imageData()
+            data = QByteArray()
+            buffer = QBuffer(data)
+            buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+            image.save(buffer, "PNG")
+            self.encode_source(bytes(data.data()))
+        else:
+            self.show_error("Drop an image file (PNG, JPEG, BMP, WebP, GIF, TIFF).")
+            return
+        event.acceptProposedAction()
+
+    # --- results -------------------------------------------------------------------
+    def on_result(self, view: str, result: RenderResult) -> None:
+        if view == "decode":
+            self.decoded.set_image(result.image)
+        elif view == "manifold":
+            self.manifold.set_image(result.image)
+            x, y = self.dims()
+            z = self.z()
+            self.manifold.set_marker(*plane_uv(float(z[x]), float(z[y]), SPAN))
+        elif view == "interpolate":
+            self.strip.set_image(result.image)
+        elif view == "encode":
+            self.pair.set_image(result.image)
+            mu = np.asarray(result.data["mu"])
+            shown = ", ".join(f"{v:+.2f}" for v in mu[:4]) + (" …" if len(mu) > 4 else "")
+            self.encoded_label.setText(f"{Path(str(result.data['source'])).name}: mu = ({shown})")
+            self.sliders.set_values(mu)
+        elif view == "scatter":
+            mu = result.data["mu"]
+            x, y = self.dims()
+            self.scatter.set_points(mu[:, [x, y]], result.data["labels"], (x, y))
+            self.left_tabs.setCurrentIndex(1)
+
+    def _painted(self, view: str) -> None:
+        self._shown[view] = True
+        if all(self._shown.values()):
+            self.mark_first_image()
+
+    # --- saving --------------------------------------------------------------------
+    def save_view(self, view: ImageView, path: str) -> Path | None:
+        image = view.image()
+        if image is None:
+            self.show_error("Nothing to save yet.")
+            return None
+        try:
+            written = save_png(image, path)
+        except OSError as exc:
+            self.show_error(f"{path}: cannot save ({exc.strerror or exc})")
+            return None
+        self.show_info(f"saved {written}")
+        return written
+
+    def _save_dialog(self, view: ImageView, default: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save PNG", default, "PNG images (*.png)")
+        if path:
+            self.save_view(view, path)
