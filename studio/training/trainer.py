@@ -191,6 +191,8 @@ class Trainer:
             extra["param_groups"] = opt["param_groups"]
             state[RNG_PREFIX + "torch"] = torch.get_rng_state().numpy()
             state[RNG_PREFIX + "generator"] = self.generator.get_state().numpy()
+            if self.device.type == "cuda":  # the noise of a CUDA step comes from the CUDA generator
+                state[RNG_PREFIX + "cuda"] = torch.cuda.get_rng_state(self.device).numpy()
             state[RNG_PREFIX + "order"] = self._order.numpy()
             extra["cursor"] = self._cursor
             for k, v in self.history.items():
@@ -244,6 +246,8 @@ class Trainer:
             self.generator.set_state(torch.from_numpy(np.array(ts[RNG_PREFIX + "generator"])))
             self._order = torch.from_numpy(np.array(ts[RNG_PREFIX + "order"]))
             self._cursor = int(ckpt.extra.get("cursor", 0))
+        if RNG_PREFIX + "cuda" in ts and self.device.type == "cuda":
+            torch.cuda.set_rng_state(torch.from_numpy(np.array(ts[RNG_PREFIX + "cuda"])), self.device)
         self.history = {
             k[len(HISTORY_PREFIX):]: [float(x) for x in v]
             for k, v in ts.items() if k.startswith(HISTORY_PREFIX)
@@ -253,3 +257,24 @@ class Trainer:
 
     def resume_from(self, path: str | Path) -> None:
         self.restore(load_checkpoint(path, family=self.family, with_training_state=True))
+        self._truncate_log(self.step)
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log lines written after ``step`` (a run killed past its last checkpoint),
+        so the resumed run's log has no repeated steps and no jump back."""
+        log = self.out / LOG_NAME
+        if not log.exists():
+            return
+        lines = log.read_text().splitlines(keepends=True)
+        keep = []
+        for line in lines:
+            try:
+                if int(json.loads(line)["step"]) > step:
+                    continue
+            except (ValueError, KeyError, TypeError):
+                continue  # a half-written last line
+            keep.append(line if line.endswith("\n") else line + "\n")
+        if keep != lines:
+            tmp = log.with_name(LOG_NAME + ".tmp")
+            tmp.write_text("".join(keep))
+            tmp.replace(log)
