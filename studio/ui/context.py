@@ -10,6 +10,7 @@ from studio.ui.render_bridge import RenderBridge
 class AppContext(QObject):
     backendChanged = Signal(str, str)  # backend, device
     checkpointOpened = Signal(str, str)  # family, path: "show this in the matching panel"
+    checkpointUpdated = Signal(str, str)  # family, path: a training run wrote it; explorers may reload quietly
 
     def __init__(self, backend: str = "onnx", device: str = "auto", parent=None):
         super().__init__(parent)
