@@ -73,7 +73,7 @@ def export_graph(spec: GraphSpec, path: Path, digest: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     example = spec.example_inputs(batch=2)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    dynamic = {s.name: {0: batch} for s in spec.inputs}
+    dynamic = tuple({0: batch} for _ in spec.inputs)  # positional: forward() arg names may differ
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:

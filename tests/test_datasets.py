@@ -1,0 +1,73 @@
+"""Dataset readers: IDX (gz and raw), image folders, npz; fixable problems are named."""
+
+import gzip
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio.data.datasets import DatasetError, check_dataset, open_dataset, read_idx
+
+
+def write_idx(path, arr, compress=False):
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    data = header + arr.astype(np.uint8).tobytes()
+    (gzip.open if compress else open)(path, "wb").write(data)
+
+
+def test_shared_mnist_reads_with_labels(mnist_small):
+    assert mnist_small.images.shape == (512, 1, 28, 28)
+    assert 0.0 <= mnist_small.images.min() and mnist_small.images.max() <= 1.0
+    assert set(np.unique(mnist_small.labels)) == set(range(10))
+
+
+def test_raw_and_gz_idx_agree(tmp_path):
+    arr = np.random.default_rng(0).integers(0, 256, (5, 4, 4))
+    write_idx(tmp_path / "x-images-idx3-ubyte", arr)
+    write_idx(tmp_path / "y-images-idx3-ubyte.gz", arr, compress=True)
+    np.testing.assert_array_equal(read_idx(tmp_path / "x-images-idx3-ubyte"), arr)
+    np.testing.assert_array_equal(read_idx(tmp_path / "y-images-idx3-ubyte.gz"), arr)
+
+
+def test_bad_idx_is_named(tmp_path):
+    bad = tmp_path / "bad-images-idx3-ubyte"
+    bad.write_bytes(b"\x01\x02\x03\x04rubbish")
+    with pytest.raises(DatasetError, match="not an IDX file"):
+        open_dataset(bad)
+
+
+def test_npz_nhwc_and_labels(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((3, 8, 8, 1), np.uint8), y=np.array([0, 1, 2]))
+    ds = open_dataset(path)
+    assert ds.images.shape == (3, 1, 8, 8) and list(ds.labels) == [0, 1, 2]
+
+
+def test_image_folder_with_class_subfolders(tmp_path):
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            Image.new("L", (8, 8), 40 * i).save(tmp_path / cls / f"{i}.png")
+    ds = open_dataset(tmp_path)
+    assert ds.images.shape == (4, 1, 8, 8) and sorted(ds.labels.tolist()) == [0, 0, 1, 1]
+
+
+def test_empty_folder_is_reported(tmp_path):
+    with pytest.raises(DatasetError, match="holds no images"):
+        open_dataset(tmp_path)
+
+
+def test_mixed_sizes_are_reported(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    Image.new("RGB", (9, 8)).save(tmp_path / "b.png")
+    with pytest.raises(DatasetError, match="mixed sizes"):
+        open_dataset(tmp_path)
+
+
+def test_wrong_channels_and_size_are_reported(tmp_path):
+    Image.new("RGB", (28, 28), (255, 0, 0)).save(tmp_path / "a.png")
+    ds = open_dataset(tmp_path)
+    with pytest.raises(DatasetError, match="3 channel"):
+        check_dataset(ds, 1, 28)
+    with pytest.raises(DatasetError, match="32x32"):
+        check_dataset(ds, 3, 32)

@@ -1,0 +1,137 @@
+"""Engine: ONNX export parity, backend reports, the latest-wins renderer."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from studio.engine.backends import BackendError, OnnxBackend
+from studio.engine.renderer import Output, Renderer
+from studio.engine.runtime import ModelRuntime
+
+
+@pytest.fixture(scope="module")
+def runtime(tiny_vae_path):
+    return ModelRuntime(tiny_vae_path)
+
+
+@pytest.mark.parametrize("graph, inputs", [
+    ("decode", {"z": np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)}),
+    ("encode", {"image": np.random.default_rng(1).random((2, 1, 28, 28)).astype(np.float32)}),
+])
+def test_onnx_matches_torch(runtime, graph, inputs):
+    onnx_out, onnx_runner = runtime.run(graph, inputs, backend="onnx", device="cpu")
+    torch_out, torch_runner = runtime.run(graph, inputs, backend="torch", device="cpu")
+    assert (onnx_runner.name, torch_runner.name) == ("onnx", "torch")
+    for name in torch_out:
+        diff = float(np.abs(onnx_out[name] - torch_out[name]).max())
+        assert diff <= 1e-4, f"{graph}.{name}: max abs diff {diff}"
+
+
+def test_export_is_cached_and_stamped(runtime):
+    from studio.engine.export import onnx_digest
+
+    path = runtime.onnx_file("decode")
+    assert onnx_digest(path) == runtime.digest
+    assert runtime.onnx_file("decode") == path  # no second export
+
+
+def test_auto_device_reports_what_ran(runtime):
+    _, runner = runtime.run("decode", {"z": np.zeros((1, 3), np.float32)}, backend="onnx", device="auto")
+    assert runner.device == ("cuda" if "CUDAExecutionProvider" in runner.session.get_providers() else "cpu")
+
+
+def test_corrupt_onnx_file_names_the_problem(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07garbage that is not a protobuf model")
+    with pytest.raises(BackendError, match="broken.onnx: ONNX Runtime cannot load"):
+        OnnxBackend(bad, device="cpu")
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(runtime):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(BackendError, match="CUDA"):
+        runtime.backend("decode", "torch", "cuda")
+
+
+class Slow:
+    def __init__(self, value, delay=0.05):
+        self.value, self.delay = value, delay
+
+
+def test_latest_request_wins_and_stale_results_are_dropped():
+    results = []
+    done = threading.Event()
+    r = Renderer(lambda res: (results.append(res), done.set() if res.request.value == 9 else None))
+
+    def handler(req):
+        time.sleep(req.delay)
+        return Output(np.full((2, 2), req.value, np.uint8))
+
+    r.register(Slow, handler)
+    for i in range(10):
+        r.submit("view", Slow(i))
+    assert done.wait(5)
+    r.shutdown()
+    values = [res.request.value for res in results]
+    assert values[-1] == 9
+    assert len(values) <= 2, f"stale requests were rendered: {values}"
+    assert all(res.ms >= 0 for res in results)
+
+
+def test_channels_do_not_cancel_each_other():
+    got = {}
+    done = threading.Event()
+
+    def deliver(res):
+        got[res.channel] = res.request.value
+        if len(got) == 2:
+            done.set()
+
+    r = Renderer(deliver)
+    r.register(Slow, lambda req: Output(np.zeros((1, 1), np.uint8)))
+    r.submit("a", Slow(1))
+    r.submit("b", Slow(2))
+    assert done.wait(5)
+    r.shutdown()
+    assert got == {"a": 1, "b": 2}
+
+
+def test_handler_exception_becomes_a_message():
+    results = []
+    done = threading.Event()
+    r = Renderer(lambda res: (results.append(res), done.set()))
+
+    def boom(req):
+        raise ValueError("the latent has the wrong size")
+
+    r.register(Slow, boom)
+    r.submit("view", Slow(0))
+    assert done.wait(5)
+    r.shutdown()
+    assert results[0].error == "the latent has the wrong size" and results[0].image is None
+
+
+def test_streaming_handler_is_cancelled_at_a_step_boundary():
+    seen = []
+    steps_run = []
+    first = threading.Event()
+    r = Renderer(lambda res: (seen.append(res.data["step"]), first.set()))
+
+    def stream(req):
+        for k in range(100):
+            steps_run.append(k)
+            time.sleep(0.01)
+            yield Output(None, {"step": k}, final=False)
+
+    r.register(Slow, stream)
+    r.submit("diffusion", Slow(0))
+    assert first.wait(5)
+    r.cancel("diffusion")
+    time.sleep(0.2)
+    r.shutdown()
+    assert len(steps_run) < 100 and max(seen) < 99

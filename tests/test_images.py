@@ -1,0 +1,106 @@
+"""The one image loader: odd modes convert correctly, bad input gets a clear message."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio.data.images import ImageLoadError, load_image, to_digit_input
+
+
+def save(img, tmp_path, name, **kw):
+    path = tmp_path / name
+    img.save(path, **kw)
+    return path
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    path = save(Image.new("CMYK", (8, 6), (0, 255, 255, 0)), tmp_path, "cmyk.jpg")  # pure red in CMYK
+    rgb = load_image(path)
+    assert rgb.shape == (6, 8, 3) and rgb.dtype == np.float32
+    r, g, b = rgb[3, 4]
+    assert r > 0.8 and g < 0.2 and b < 0.2
+
+
+def test_16bit_grayscale_keeps_its_range(tmp_path):
+    arr = np.full((4, 4), 65535, np.uint16)
+    arr[0, 0] = 0
+    path = save(Image.fromarray(arr), tmp_path, "deep.png")
+    gray = load_image(path, channels=1)
+    assert gray[1, 1] == pytest.approx(1.0) and gray[0, 0] == pytest.approx(0.0)
+
+
+def test_palette_with_transparency_composites_on_white(tmp_path):
+    img = Image.new("P", (4, 4), 0)
+    img.putpalette([0, 0, 0] * 256)
+    img.info["transparency"] = 0
+    path = save(img, tmp_path, "pal.png", transparency=0)
+    assert load_image(path).min() == pytest.approx(1.0)
+
+
+def test_rgba_alpha_is_composited(tmp_path):
+    img = Image.new("RGBA", (2, 2), (0, 0, 0, 0))
+    img.putpixel((0, 0), (0, 0, 0, 255))
+    rgb = load_image(save(img, tmp_path, "a.png"))
+    assert rgb[0, 0].max() == 0.0 and rgb[1, 1].min() == 1.0
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    img = Image.new("L", (20, 10), 0)  # wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    path = tmp_path / "rot.jpg"
+    img.save(path, exif=exif.tobytes())
+    assert load_image(path, channels=1).shape == (20, 10)  # shown tall
+
+
+def test_gif_first_frame_and_resize(tmp_path):
+    frames = [Image.new("L", (10, 10), 255), Image.new("L", (10, 10), 0)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    out = load_image(path, size=(28, 28), channels=1)
+    assert out.shape == (28, 28) and out.mean() > 0.9
+
+
+def test_digit_input_inverts_light_backgrounds():
+    drawing = np.ones((28, 28), np.float32)
+    drawing[10:18, 12:16] = 0.0  # dark stroke on white paper
+    digit = to_digit_input(drawing)
+    assert digit[0, 0] == 0.0 and digit[12, 13] == 1.0
+
+
+def test_not_an_image(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("hello, I am text")
+    with pytest.raises(ImageLoadError, match="notes.png: not an image"):
+        load_image(path)
+
+
+def test_truncated_image(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageLoadError, match="truncated or corrupt"):
+        load_image(path)
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    path = save(Image.new("1", (9000, 9000)), tmp_path, "bomb.png")  # 81 Mpx, a few kB on disk
+    assert path.stat().st_size < 200_000
+    with pytest.raises(ImageLoadError, match="too large|bomb"):
+        load_image(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageLoadError, match="folder"):
+        load_image(tmp_path)
+
+
+def test_clipboard_bytes():
+    buf = io.BytesIO()
+    Image.new("RGB", (3, 3), (255, 0, 0)).save(buf, "PNG")
+    assert load_image(buf.getvalue())[0, 0, 0] == 1.0
