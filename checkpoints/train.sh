@@ -4,13 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(vae2d vae16d)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(vae2d vae16d ddpm)
 for t in "${targets[@]}"; do
   case "$t" in
     vae2d)  $PY -m studio.train vae --latent-dim 2 --steps 4000 --lr 2e-3 --schedule cosine --holdout 1000 \
               --out runs/vae_mnist_2d --export checkpoints/vae_mnist_2d.safetensors ;;
     vae16d) $PY -m studio.train vae --latent-dim 16 --steps 4000 --lr 2e-3 --schedule cosine --holdout 1000 \
               --out runs/vae_mnist_16d --export checkpoints/vae_mnist_16d.safetensors ;;
+    ddpm)   $PY -m studio.train diffusion --steps 5000 --batch-size 64 --lr 1e-3 --schedule cosine --holdout 1000 \
+              --checkpoint-every 500 --out runs/unet_ddpm_mnist --export checkpoints/unet_ddpm_mnist.safetensors ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done

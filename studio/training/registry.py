@@ -8,6 +8,7 @@ from studio.training.trainer import Trainer
 
 TRAINERS = {
     "vae": "studio.training.vae_trainer:VAETrainer",
+    "diffusion": "studio.training.diffusion_trainer:DiffusionTrainer",
 }
 
 

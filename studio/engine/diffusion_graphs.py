@@ -1,0 +1,28 @@
+"""The diffusion family's interactive graph: one epsilon prediction, eps(x, t)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from studio.engine.graphs import GraphSpec, InputSpec
+
+
+def build_diffusion(config: dict) -> nn.Module:
+    from studio.models.unet import build_unet
+
+    return build_unet(config)
+
+
+class _Eps(nn.Module):
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x, t):
+        return self.unet(x, t)
+
+
+def diffusion_graphs(model) -> dict[str, GraphSpec]:
+    cfg = model.cfg
+    shape = (1, cfg.channels, cfg.image_size, cfg.image_size)
+    return {"eps": GraphSpec("eps", _Eps(model), (InputSpec("x", shape), InputSpec("t", (1,))), ("eps",))}

@@ -1,0 +1,265 @@
+"""Noise schedules and step-by-step samplers for DDPM and DDIM (numpy only).
+
+The interface follows diffusers' schedulers: ``set_timesteps(n)`` picks the
+timesteps to visit, and ``step(model_output, t, x_t, noise)`` returns the
+previous sample and the predicted x0. The arithmetic is float32 in the same
+order as ``diffusers.DDPMScheduler`` / ``DDIMScheduler`` ("leading" spacing,
+``set_alpha_to_one=True``), which a parity test checks to 1e-5. The previous
+timestep is always read from the sampler's own list of timesteps.
+
+All randomness comes from a ``numpy.random.Generator`` the caller owns:
+``noise_like`` draws x_T and each step's noise from it, so one seed replays
+one trajectory exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+F32 = np.float32
+
+
+def linear_betas(timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
+    """DDPM's linear schedule (as ``torch.linspace`` in float32 computes it)."""
+    return np.linspace(beta_start, beta_end, timesteps, dtype=np.float64).astype(F32)
+
+
+def cosine_betas(timesteps: int = 1000, max_beta: float = 0.999, s: float = 0.008) -> np.ndarray:
+    """Nichol & Dhariwal's cosine schedule (diffusers' ``squaredcos_cap_v2``)."""
+    def alpha_bar(t: float) -> float:
+        return math.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+
+    betas = [min(1 - alpha_bar((i + 1) / timesteps) / alpha_bar(i / timesteps), max_beta)
+             for i in range(timesteps)]
+    return np.asarray(betas, dtype=F32)
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    betas: np.ndarray  # float32 (T,)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "NoiseSchedule":
+        kind = config.get("schedule", "linear")
+        T = int(config.get("timesteps", 1000))
+        if kind == "linear":
+            return cls(linear_betas(T, float(config.get("beta_start", 1e-4)), float(config.get("beta_end", 0.02))))
+        if kind == "cosine":
+            return cls(cosine_betas(T))
+        raise ValueError(f"unknown noise schedule '{kind}' (choose linear or cosine)")
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return int(self.betas.shape[0])
+
+    @property
+    def alphas(self) -> np.ndarray:
+        return (F32(1.0) - self.betas).astype(F32)
+
+    @property
+    def alphas_cumprod(self) -> np.ndarray:
+        return np.cumprod(self.alphas, dtype=F32)
+
+    def snr(self) -> np.ndarray:
+        ab = self.alphas_cumprod.astype(np.float64)
+        return ab / (1.0 - ab)
+
+    def q_sample(self, x0: np.ndarray, t: int, noise: np.ndarray) -> np.ndarray:
+        """A sample of q(x_t | x_0) = N(sqrt(ab_t) x0, (1 - ab_t) I); t = -1 means x0 itself."""
+        if t < 0:
+            return x0.astype(F32)
+        ab = self.alphas_cumprod[int(t)]
+        return (np.sqrt(ab) * x0 + np.sqrt(F32(1.0) - ab) * noise).astype(F32)
+
+
+@dataclass
+class StepOutput:
+    prev_sample: np.ndarray  # x_{t_prev}
+    pred_original_sample: np.ndarray  # predicted x0
+    added_noise: np.ndarray  # the random part added at this step (sigma_t * z)
+
+    def __iter__(self) -> Iterator[np.ndarray]:  # ``prev, x0 = sampler.step(...)``
+        yield self.prev_sample
+        yield self.pred_original_sample
+
+
+class _Sampler:
+    stochastic = True
+
+    def __init__(self, schedule: NoiseSchedule, clip_sample: bool = True, clip_range: float = 1.0):
+        self.schedule = schedule
+        self.alphas_cumprod = schedule.alphas_cumprod
+        self.num_train_timesteps = schedule.num_train_timesteps
+        self.clip_sample = clip_sample
+        self.clip_range = F32(clip_range)
+        self.timesteps = np.arange(self.num_train_timesteps)[::-1].copy()
+        self.num_inference_steps: int | None = None
+
+    def set_timesteps(self, n: int) -> np.ndarray:
+        """Visit ``n`` timesteps, evenly spaced ("leading"): t = (n-1)k, ..., k, 0 with k = T // n."""
+        T = self.num_train_timesteps
+        if not 1 <= n <= T:
+            raise ValueError(f"number of steps must be between 1 and {T}, got {n}")
+        ratio = T // n
+        self.num_inference_steps = n
+        self.timesteps = (np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)
+        return self.timesteps
+
+    def previous_timestep(self, t: int) -> int:
+        """The timestep after ``t`` in this sampler's list; -1 after the last one."""
+        idx = np.flatnonzero(self.timesteps == int(t))
+        if idx.size == 0:
+            raise ValueError(f"timestep {t} is not in this sampler's list of timesteps")
+        i = int(idx[0])
+        return int(self.timesteps[i + 1]) if i + 1 < len(self.timesteps) else -1
+
+    def alpha_bar(self, t: int) -> np.float32:
+        return self.alphas_cumprod[t] if t >= 0 else F32(1.0)
+
+    def _pred_x0(self, eps: np.ndarray, x_t: np.ndarray, a_t: np.float32) -> np.ndarray:
+        b_t = F32(1.0) - a_t
+        x0 = (x_t - np.sqrt(b_t) * eps) / np.sqrt(a_t)
+        if self.clip_sample:
+            x0 = np.clip(x0, -self.clip_range, self.clip_range)
+        return x0.astype(F32)
+
+    def needs_noise(self, t: int) -> bool:
+        return True
+
+    def timesteps_from(self, t_start: int) -> np.ndarray:
+        """The part of the list at or below ``t_start`` (for denoising from a noised image)."""
+        return self.timesteps[self.timesteps <= int(t_start)]
+
+
+class DDPMSampler(_Sampler):
+    """Ancestral sampling from the posterior q(x_{t-1} | x_t, x0_pred)."""
+
+    name = "ddpm"
+
+    def __init__(self, schedule: NoiseSchedule, variance: str = "fixed_small", clip_sample: bool = True,
+                 clip_range: float = 1.0):
+        super().__init__(schedule, clip_sample, clip_range)
+        if variance not in ("fixed_small", "fixed_large"):
+            raise ValueError(f"unknown DDPM variance '{variance}' (fixed_small or fixed_large)")
+        self.variance = variance
+
+    def step_variance(self, t: int) -> np.float32:
+        prev = self.previous_timestep(t)
+        a_t, a_prev = self.alpha_bar(t), self.alpha_bar(prev)
+        beta_t = F32(1.0) - a_t / a_prev
+        if self.variance == "fixed_large":
+            return F32(beta_t)
+        # beta tilde: the true posterior variance when x0 is known.
+        return F32(max((F32(1.0) - a_prev) / (F32(1.0) - a_t) * beta_t, F32(1e-20)))
+
+    def needs_noise(self, t: int) -> bool:
+        return int(t) > 0
+
+    def step(self, model_output: np.ndarray, t: int, x_t: np.ndarray,
+             noise: np.ndarray | None = None) -> StepOutput:
+        t = int(t)
+        prev = self.previous_timestep(t)
+        a_t, a_prev = self.alpha_bar(t), self.alpha_bar(prev)
+        b_t, b_prev = F32(1.0) - a_t, F32(1.0) - a_prev
+        cur_alpha = a_t / a_prev
+        cur_beta = F32(1.0) - cur_alpha
+        x0 = self._pred_x0(model_output, x_t, a_t)
+        c_x0 = (np.sqrt(a_prev) * cur_beta) / b_t
+        c_xt = np.sqrt(cur_alpha) * b_prev / b_t
+        mean = (c_x0 * x0 + c_xt * x_t).astype(F32)
+        if t > 0:
+            if noise is None:
+                raise ValueError("DDPM needs noise for every step but the last")
+            added = (np.sqrt(self.step_variance(t)) * noise).astype(F32)
+        else:
+            added = np.zeros_like(mean)
+        return StepOutput((mean + added).astype(F32), x0, added)
+
+
+class DDIMSampler(_Sampler):
+    """DDIM (Song et al. 2021): eta = 0 deterministic, eta = 1 DDPM-like."""
+
+    name = "ddim"
+
+    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, clip_sample: bool = True,
+                 clip_range: float = 1.0):
+        super().__init__(schedule, clip_sample, clip_range)
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"DDIM eta must be between 0 and 1, got {eta}")
+        self.eta = float(eta)
+
+    @property
+    def stochastic(self) -> bool:  # type: ignore[override]
+        return self.eta > 0
+
+    def needs_noise(self, t: int) -> bool:
+        return self.eta > 0
+
+    def step(self, model_output: np.ndarray, t: int, x_t: np.ndarray,
+             noise: np.ndarray | None = None) -> StepOutput:
+        t = int(t)
+        prev = self.previous_timestep(t)
+        a_t, a_prev = self.alpha_bar(t), self.alpha_bar(prev)
+        b_t, b_prev = F32(1.0) - a_t, F32(1.0) - a_prev
+        x0 = self._pred_x0(model_output, x_t, a_t)
+        variance = (b_prev / b_t) * (F32(1.0) - a_t / a_prev)
+        std = F32(self.eta) * np.sqrt(variance)
+        direction = np.sqrt(F32(1.0) - a_prev - std ** 2) * model_output
+        prev_sample = (np.sqrt(a_prev) * x0 + direction).astype(F32)
+        if self.eta > 0:
+            if noise is None:
+                raise ValueError("DDIM with eta > 0 needs noise for every step")
+            added = (std * noise).astype(F32)
+            prev_sample = (prev_sample + added).astype(F32)
+        else:
+            added = np.zeros_like(prev_sample)
+        return StepOutput(prev_sample, x0, added)
+
+
+SAMPLERS = ("ddpm", "ddim")
+
+
+def make_sampler(name: str, schedule: NoiseSchedule, eta: float = 0.0, variance: str = "fixed_small",
+                 clip_sample: bool = True) -> _Sampler:
+    if name == "ddpm":
+        return DDPMSampler(schedule, variance=variance, clip_sample=clip_sample)
+    if name == "ddim":
+        return DDIMSampler(schedule, eta=eta, clip_sample=clip_sample)
+    raise ValueError(f"unknown sampler '{name}' (choose {', '.join(SAMPLERS)})")
+
+
+def noise_like(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.standard_normal(shape, dtype=F32)
+
+
+def sample_loop(eps_fn, sampler: _Sampler, shape: tuple[int, ...], seed: int,
+                x_start: np.ndarray | None = None, t_start: int | None = None) -> Iterator[dict[str, Any]]:
+    """Run ``sampler`` to the end, yielding every step's record.
+
+    ``eps_fn(x, t_batch) -> eps``. With ``x_start`` (a clean image in model
+    space) and ``t_start``, the image is first noised to the first visited
+    timestep at or below ``t_start`` by q(x_t | x0) and denoised from there
+    (SDEdit). All noise is drawn from ``numpy.random.default_rng(seed)``: x_T
+    (or the forward-process noise) first, then one draw per stochastic step.
+    """
+    rng = np.random.default_rng(int(seed))
+    steps = sampler.timesteps if t_start is None else sampler.timesteps_from(t_start)
+    if len(steps) == 0:
+        raise ValueError(f"no sampler timestep at or below t={t_start}")
+    first = noise_like(rng, shape)
+    if x_start is None:
+        x = first
+    else:
+        x = sampler.schedule.q_sample(np.broadcast_to(x_start, shape), int(steps[0]), first)
+    for k, t in enumerate(steps):
+        tb = np.full((shape[0],), float(t), dtype=F32)
+        eps = np.asarray(eps_fn(x, tb), dtype=F32)
+        noise = noise_like(rng, shape) if sampler.needs_noise(int(t)) else None
+        out = sampler.step(eps, int(t), x, noise)
+        yield {"k": k, "n": len(steps), "t": int(t), "x_t": x, "eps": eps,
+               "x0": out.pred_original_sample, "added": out.added_noise, "prev": out.prev_sample}
+        x = out.prev_sample
