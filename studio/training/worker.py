@@ -51,6 +51,7 @@ FLUSH_INTERVAL_S = 0.1  # progress events are batched at most this long
 PAUSE_POLL_S = 0.2
 INFO_NAME = "worker.json"  # pid of a worker training in this run folder
 STOP_FILE = "stop.request"  # ask a background worker to stop (and save)
+LOG_NAME = "log.jsonl"  # as in studio.training.trainer (not imported here: it pulls in torch)
 
 
 class TrainingSetupError(Exception):
@@ -147,6 +148,57 @@ def prepare_run(options, resume: str | os.PathLike | None = None) -> RunPlan:
     o.model = dict(trainer.options.model)
     return RunPlan(o, None if resume is None else str(resume), dataset.name,
                    tuple(dataset.shape), len(dataset), start)
+
+
+def family_names() -> list[str]:
+    """The trainer families, read without importing torch when it is not loaded yet."""
+    if "torch" in sys.modules or "studio.training.registry" in sys.modules:
+        from studio.training.registry import TRAINERS
+
+        return list(TRAINERS)
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("studio.training.registry")
+    tree = ast.parse(Path(spec.origin).read_text())
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "TRAINERS" for t in targets):
+            return list(ast.literal_eval(node.value))
+    from studio.training.registry import TRAINERS
+
+    return list(TRAINERS)
+
+
+def options_for_resume(run_dir: str | os.PathLike, steps: int | None = None):
+    """The options a run was started with (from its last checkpoint), to continue it.
+
+    ``steps`` raises the run's total when it is larger than the saved one.
+    Returns (TrainOptions, checkpoint path).
+    """
+    from studio.training.checkpoint import CheckpointError, newest_checkpoint, read_metadata
+    from studio.training.trainer import TrainOptions
+
+    run_dir = Path(run_dir)
+    last = run_dir / "last.safetensors"
+    if not last.exists():
+        last = newest_checkpoint(run_dir) if run_dir.is_dir() else None
+    if last is None:
+        raise TrainingSetupError(f"{run_dir}: no checkpoint to resume from")
+    try:
+        meta = read_metadata(last)
+    except CheckpointError as exc:
+        raise TrainingSetupError(str(exc)) from exc
+    saved = dict((meta.get("extra") or {}).get("options") or {})
+    if not saved:
+        raise TrainingSetupError(f"{last}: the checkpoint does not record its training options")
+    known = set(TrainOptions.__dataclass_fields__)
+    opts = TrainOptions(**{k: v for k, v in saved.items() if k in known})
+    opts.out = str(run_dir)
+    if steps is not None and steps > opts.steps:
+        opts.steps = int(steps)
+    return opts, str(last)
 
 
 def describe_exit(code: int | None) -> str:
@@ -271,13 +323,17 @@ class WorkerHandle:
                 conn.close()
             except OSError:
                 pass
-        # Not ours to wait for at interpreter exit any more.
+        # Not ours to wait for at interpreter exit any more...
         try:
             from multiprocessing import process as _process
 
             _process._children.discard(self._proc)  # noqa: SLF001 - no public API for this
         except Exception:
             pass
+        # ...but reaped as soon as it ends while this process lives (no zombie).
+        import threading
+
+        threading.Thread(target=self._proc.join, name="studio-train-reaper", daemon=True).start()
 
     def shutdown(self, timeout: float = 30.0) -> bool:
         """Stop (saving a checkpoint), wait up to ``timeout`` s, kill if it hangs."""
@@ -552,3 +608,31 @@ def _train(child: _Child, options: dict, resume: str | None) -> int:
         child.emit(CheckpointWritten(trainer.step, str(path)))
         child.emit(Finished(trainer.step, str(path), stopped_early=True))
     return trainer.step
+
+
+def read_log(run_dir: str | os.PathLike) -> dict[str, list[float]]:
+    """A run's log.jsonl as columns: {"step": [...], "loss": [...], ...}.
+
+    Unreadable lines (a half-written last line) are skipped; a repeated step
+    (an older log from before a resume) keeps its latest value.
+    """
+    path = Path(run_dir) / LOG_NAME
+    rows: dict[int, dict] = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                    rows[int(row["step"])] = row
+                except (ValueError, KeyError, TypeError):
+                    continue
+    except OSError:
+        return {"step": []}
+    cols: dict[str, list[float]] = {"step": []}
+    steps = sorted(rows)
+    keys = [k for k in dict.fromkeys(k for r in rows.values() for k in r) if k not in ("step", "time")]
+    for s in steps:
+        cols["step"].append(float(s))
+    for k in keys:
+        cols[k] = [float(rows[s].get(k, float("nan"))) for s in steps]
+    return cols

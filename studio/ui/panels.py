@@ -7,6 +7,7 @@ import importlib
 # Only panels that exist are listed: no placeholders.
 PANELS: dict[str, str] = {
     "vae": "studio.ui.vae_panel:VAEPanel",
+    "training": "studio.ui.training_panel:TrainingPanel",
 }
 
 # Which panel shows a checkpoint of each family.

@@ -1,0 +1,126 @@
+"""The list of training runs (folders with a log.jsonl or checkpoints) under a root."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.training.worker import INFO_NAME, LOG_NAME, running_pid
+
+
+def describe_run(run_dir: Path) -> str:
+    """"name: step N, loss X (running, pid P)" from the checkpoint header and the log tail."""
+    parts = [run_dir.name]
+    last = run_dir / "last.safetensors"
+    step = None
+    if last.exists():
+        try:
+            from studio.training.checkpoint import read_metadata
+
+            meta = read_metadata(last)
+            step = meta.get("step")
+            parts.append(f"{meta.get('family', '?')}, step {step}")
+        except Exception:  # noqa: BLE001 - a broken run still shows up, marked
+            parts.append("unreadable checkpoint")
+    log = run_dir / LOG_NAME
+    if log.exists():
+        try:
+            with open(log, "rb") as f:
+                f.seek(max(0, log.stat().st_size - 2048))
+                tail = f.read().decode(errors="replace").strip().splitlines()
+            row = json.loads(tail[-1]) if tail else {}
+            if "loss" in row:
+                parts.append(f"loss {row['loss']:.4g}")
+            if step is None and "step" in row:
+                parts.append(f"step {row['step']}")
+        except (OSError, ValueError, IndexError):
+            pass
+    pid = running_pid(run_dir) if (run_dir / INFO_NAME).exists() else None
+    if pid is not None:
+        parts.append(f"training (pid {pid})")
+    return parts[0] + ": " + ", ".join(parts[1:]) if len(parts) > 1 else parts[0]
+
+
+def find_runs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if p.is_dir() and (
+        (p / LOG_NAME).exists() or any(p.glob("*.safetensors")))]
+    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+class RunList(QWidget):
+    runSelected = Signal(str)  # show its curves
+    openRequested = Signal(str)  # open its newest checkpoint in the explorer
+    resumeRequested = Signal(str)
+    stopRequested = Signal(str)  # stop a run training in the background
+
+    def __init__(self, root: Path, parent=None):
+        super().__init__(parent)
+        self.root = Path(root)
+        self.list = QListWidget()
+        self.list.currentItemChanged.connect(self._current_changed)
+        self.list.itemDoubleClicked.connect(lambda item: self.openRequested.emit(item.data(Qt.UserRole)))
+        self.refresh_btn = QPushButton("Refresh")
+        self.refresh_btn.clicked.connect(self.refresh)
+        self.open_btn = QPushButton("Open in explorer")
+        self.open_btn.clicked.connect(lambda: self._emit_current(self.openRequested))
+        self.resume_btn = QPushButton("Resume")
+        self.resume_btn.setToolTip("continue this run from its last checkpoint")
+        self.resume_btn.clicked.connect(lambda: self._emit_current(self.resumeRequested))
+        self.stop_btn = QPushButton("Stop background run")
+        self.stop_btn.clicked.connect(lambda: self._emit_current(self.stopRequested))
+        buttons = QHBoxLayout()
+        for b in (self.refresh_btn, self.open_btn, self.resume_btn, self.stop_btn):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+
+    def set_root(self, root: Path) -> None:
+        self.root = Path(root)
+        self.refresh()
+
+    def refresh(self) -> None:
+        current = self.current()
+        self.list.blockSignals(True)
+        self.list.clear()
+        for run in find_runs(self.root):
+            item = QListWidgetItem(describe_run(run))
+            item.setData(Qt.UserRole, str(run))
+            item.setToolTip(str(run))
+            self.list.addItem(item)
+            if current and str(run) == current:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+
+    def current(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(Qt.UserRole) if item is not None else None
+
+    def select(self, run_dir: str) -> bool:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.UserRole) == str(run_dir):
+                self.list.setCurrentRow(i)
+                return True
+        return False
+
+    def _current_changed(self, item, _previous) -> None:
+        if item is not None:
+            self.runSelected.emit(item.data(Qt.UserRole))
+
+    def _emit_current(self, signal) -> None:
+        run = self.current()
+        if run:
+            signal.emit(run)
