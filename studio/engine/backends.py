@@ -100,6 +100,7 @@ class OnnxBackend:
         self.device = "cuda" if "CUDAExecutionProvider" in active else "cpu"
         if device == "cuda" and self.device != "cuda":
             raise BackendError("ONNX Runtime could not start its CUDA provider on this machine")
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 

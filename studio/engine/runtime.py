@@ -13,12 +13,7 @@ from typing import Any
 import numpy as np
 
 from studio.engine.backends import BACKENDS, Backend, BackendError, OnnxBackend, TorchBackend
-from studio.engine.export import (
-    cached_path,
-    file_digest,
-    onnx_digest,
-    sidecar_path,
-)
+from studio.engine.export import DIGEST_KEY, cached_path, file_digest, sidecar_path
 from studio.training.checkpoint import Checkpoint, load_checkpoint
 
 
@@ -56,17 +51,30 @@ class ModelRuntime:
                 self._specs = family(self.family).graphs(self.torch_model())
             return self._specs
 
-    def onnx_file(self, graph: str) -> Path:
-        """The ONNX file for ``graph``: beside the checkpoint, in the cache, or exported now."""
+    def _onnx_backend(self, graph: str, device: str) -> OnnxBackend:
+        """A session on the ONNX file for ``graph``: beside the checkpoint, cached, or exported now.
+
+        A file counts only if it is stamped with this checkpoint's digest, so a
+        stale export beside a retrained checkpoint is never used.
+        """
         for candidate in (sidecar_path(self.path, graph), cached_path(self.digest, graph)):
-            if candidate.exists() and onnx_digest(candidate) == self.digest:
-                return candidate
+            if candidate.exists():
+                try:
+                    backend = OnnxBackend(candidate, device=device)
+                except BackendError:
+                    continue  # unreadable: export a fresh one
+                if backend.metadata.get(DIGEST_KEY) == self.digest:
+                    return backend
         from studio.engine.export import export_graph
 
         specs = self.graph_specs()
         if graph not in specs:
             raise BackendError(f"the '{self.family}' model has no graph '{graph}'")
-        return export_graph(specs[graph], cached_path(self.digest, graph), self.digest)
+        path = export_graph(specs[graph], cached_path(self.digest, graph), self.digest)
+        return OnnxBackend(path, device=device)
+
+    def onnx_file(self, graph: str) -> Path:
+        return self.backend(graph, "onnx", "cpu").path
 
     def backend(self, graph: str, backend: str = "onnx", device: str = "auto") -> Backend:
         if backend not in BACKENDS:
@@ -75,7 +83,7 @@ class ModelRuntime:
         with self._lock:
             if key not in self._backends:
                 if backend == "onnx":
-                    self._backends[key] = OnnxBackend(self.onnx_file(graph), device=device)
+                    self._backends[key] = self._onnx_backend(graph, device)
                 else:
                     spec = self.graph_specs()[graph]
                     self._backends[key] = TorchBackend(spec.module, spec.outputs, device=device)

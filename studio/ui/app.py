@@ -58,10 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.checkpoint}: no panel shows '{family}' models yet", file=sys.stderr)
             return 2
         context.checkpoints[family] = args.checkpoint
-    window = MainWindow(context)
     panel_name = args.panel or (PANEL_FOR_FAMILY[family] if family else None)
-    if panel_name:
-        window.select_panel(panel_name)
+    window = MainWindow(context, initial=panel_name)
     window.show()
 
     def first_image_shown():

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QTabWidget, QToolBar
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QTabWidget, QToolBar, QVBoxLayout, QWidget
 
 from studio.ui.context import AppContext
-from studio.ui.panels import PANEL_FOR_FAMILY, PANELS, panel_class
+from studio.ui.panels import PANEL_FOR_FAMILY, PANELS, panel_class, panel_title
 from studio.ui.widgets.backend_bar import BackendBar
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, context: AppContext, panel_names: list[str] | None = None, parent=None):
+    def __init__(self, context: AppContext, panel_names: list[str] | None = None,
+                 initial: str | None = None, parent=None):
         super().__init__(parent)
         self.context = context
         self.setWindowTitle("Generative Studio")
         self.resize(1180, 780)
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
+        # A panel is built when its tab is first shown: start-up pays only for the visible one.
         self.panels = {}
+        self._slots: dict[str, QWidget] = {}
         for name in panel_names or list(PANELS):
-            panel = panel_class(name)(context)
-            self.panels[name] = panel
-            self.tabs.addTab(panel, panel.title)
+            slot = QWidget()
+            QVBoxLayout(slot).setContentsMargins(0, 0, 0, 0)
+            self._slots[name] = slot
+            self.tabs.addTab(slot, panel_title(name))
+        if initial in self._slots:
+            self.tabs.setCurrentWidget(self._slots[initial])
+        self.tabs.currentChanged.connect(lambda _: self.panel(self.current_name()))
+        self.panel(self.current_name())
         toolbar = QToolBar("Inference")
         toolbar.setMovable(False)
         self.backend_bar = BackendBar(context)
@@ -50,7 +58,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str) -> None:
         from studio.training.checkpoint import CheckpointError, read_metadata
 
-        panel = self.tabs.currentWidget()
+        panel = self.current_panel()
         try:
             family = read_metadata(path)["family"]
         except CheckpointError as exc:
@@ -60,15 +68,29 @@ class MainWindow(QMainWindow):
 
     def show_checkpoint(self, family: str, path: str) -> None:
         name = PANEL_FOR_FAMILY.get(family)
-        panel = self.panels.get(name) if name else None
-        if panel is None:
-            self.tabs.currentWidget().show_error(f"{path}: no panel in this window shows '{family}' models")
+        if name not in self._slots:
+            self.current_panel().show_error(f"{path}: no panel in this window shows '{family}' models")
             return
-        self.tabs.setCurrentWidget(panel)
-        panel.open_checkpoint(path)
+        self.select_panel(name)
+        self.panel(name).open_checkpoint(path)
+
+    def current_name(self) -> str:
+        current = self.tabs.currentWidget()
+        return next(name for name, slot in self._slots.items() if slot is current)
+
+    def panel(self, name: str):
+        """The panel called ``name``, built on first use."""
+        if name not in self.panels:
+            panel = panel_class(name)(self.context)
+            self._slots[name].layout().addWidget(panel)
+            self.panels[name] = panel
+        return self.panels[name]
+
+    def current_panel(self):
+        return self.panel(self.current_name())
 
     def select_panel(self, name: str) -> None:
-        self.tabs.setCurrentWidget(self.panels[name])
+        self.tabs.setCurrentWidget(self._slots[name])
 
     def visible_panels(self):
         return [p for p in self.panels.values() if p.isVisible()]

@@ -16,6 +16,18 @@ PANEL_FOR_FAMILY: dict[str, str] = {
 }
 
 
+# Tab titles, known without importing the panel (panels are built on first view).
+PANEL_TITLES: dict[str, str] = {
+    "vae": "VAE explorer",
+    "training": "Training",
+    "diffusion": "Diffusion playback",
+}
+
+
+def panel_title(name: str) -> str:
+    return PANEL_TITLES.get(name, name.replace("-", " ").title())
+
+
 def panel_class(name: str):
     module, cls = PANELS[name].split(":")
     return getattr(importlib.import_module(module), cls)

@@ -21,7 +21,6 @@ from studio.engine.renderer import RenderResult
 from studio.training.checkpoint import CheckpointError, read_metadata
 from studio.ui.panel import Panel
 from studio.ui.widgets.image_view import ImageView
-from studio.ui.widgets.latent_scatter import LatentScatter
 from studio.ui.widgets.latent_sliders import LatentSliders
 
 SPAN = 3.0
@@ -77,8 +76,7 @@ class VAEPanel(Panel):
         self.manifold.setToolTip("Decoded images over the latent plane (±3 sigma). Click or drag to decode a point.")
         self.manifold.clicked.connect(self._map_point)
         self.manifold.dragged.connect(self._map_point)
-        self.scatter = LatentScatter()
-        self.scatter.pointPicked.connect(self._scatter_point)
+        self._scatter = None  # built on first use: pyqtgraph costs start-up time
         self.load_data_button = QPushButton("Encode dataset…")
         self.load_data_button.setToolTip("Encode a dataset (IDX, image folder, .npz) and plot its means")
         self.load_data_button.clicked.connect(self._choose_dataset)
@@ -86,8 +84,7 @@ class VAEPanel(Panel):
         self.mnist_button.setEnabled(DEFAULT_MNIST.exists())
         self.mnist_button.clicked.connect(lambda: self.encode_dataset(None))
         scatter_box = QWidget()
-        sl = QVBoxLayout(scatter_box)
-        sl.addWidget(self.scatter, 1)
+        self._scatter_layout = sl = QVBoxLayout(scatter_box)
         row = QHBoxLayout()
         row.addWidget(self.mnist_button)
         row.addWidget(self.load_data_button)
@@ -95,6 +92,7 @@ class VAEPanel(Panel):
         self.left_tabs = QTabWidget()
         self.left_tabs.addTab(self.manifold, "Manifold map")
         self.left_tabs.addTab(scatter_box, "Dataset scatter")
+        self.left_tabs.currentChanged.connect(lambda i: self.scatter if i == 1 else None)
 
         self.decoded = ImageView(min_size=200)
         self.sliders = LatentSliders(SPAN)
@@ -163,6 +161,16 @@ class VAEPanel(Panel):
         updated = getattr(self.context, "checkpointUpdated", None)
         if updated is not None:  # follow a running training
             updated.connect(self._checkpoint_updated)
+
+    @property
+    def scatter(self):
+        if self._scatter is None:
+            from studio.ui.widgets.latent_scatter import LatentScatter
+
+            self._scatter = LatentScatter()
+            self._scatter.pointPicked.connect(self._scatter_point)
+            self._scatter_layout.insertWidget(0, self._scatter, 1)
+        return self._scatter
 
     # --- checkpoints ---------------------------------------------------------------
     def _first_shipped(self) -> str | None:
@@ -258,7 +266,8 @@ class VAEPanel(Panel):
         x, y = self.dims()
         z = self.z()
         self.manifold.set_marker(*plane_uv(float(z[x]), float(z[y]), SPAN))
-        self.scatter.set_cursor(float(z[x]), float(z[y]))
+        if self._scatter is not None:
+            self._scatter.set_cursor(float(z[x]), float(z[y]))
         if self.latent_dim > 2:  # the map is a slice through the other dimensions
             self.render_manifold()
 

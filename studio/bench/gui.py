@@ -1,0 +1,16 @@
+"""GUI responsiveness: slider-to-pixels latency and start-up time."""
+
+from __future__ import annotations
+
+from studio.engine.catalog import CHECKPOINT_DIR, shipped
+
+
+def bench(quick: bool) -> dict:
+    from studio.ui import bench_gui  # the Qt part lives in studio/ui
+
+    vae = shipped("vae")
+    if not vae:
+        return {"error": "no shipped VAE checkpoint"}
+    result = bench_gui.slider_to_pixels(str(vae[0]), moves=40 if quick else 200)
+    result["startup_ms"] = bench_gui.startup_ms(1 if quick else 5, CHECKPOINT_DIR.parent)
+    return result

@@ -1,0 +1,80 @@
+"""GUI measurements for ``python -m studio.bench``: a real window, driven offscreen.
+
+It lives in studio/ui because it drives widgets; the benchmark calls it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def slider_to_pixels(checkpoint: str, moves: int) -> dict:
+    """Drag a latent slider with real mouse events; time each move until its image is painted."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.context import AppContext
+    from studio.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    ctx = AppContext("onnx", "auto")
+    ctx.checkpoints["vae"] = checkpoint
+    window = MainWindow(ctx, ["vae"])
+    window.resize(1180, 780)
+    window.show()
+    panel = window.panels["vae"]
+    deadline = time.perf_counter() + 30
+    while not panel.has_first_image() and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+    slider = panel.sliders.sliders[0]._slider
+    centre = QPoint(slider.width() // 2, slider.height() // 2)
+    QTest.mousePress(slider, Qt.MouseButton.LeftButton, pos=centre)
+    samples = []
+    for i in range(moves):
+        target_frame = panel.decoded.frame()
+        dx = int((slider.width() // 3) * ((i % 20) - 10) / 10)
+        t0 = time.perf_counter()
+        QTest.mouseMove(slider, QPoint(centre.x() + dx + (1 if i % 2 else 0), centre.y()))
+        # Wait until a frame newer than before the move has been painted on screen.
+        while panel.decoded._painted_frame <= target_frame:
+            app.processEvents()
+            if time.perf_counter() - t0 > 5:
+                break
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    QTest.mouseRelease(slider, Qt.MouseButton.LeftButton, pos=centre)
+    window.close()
+    ctx.bridge.shutdown()
+    samples.sort()
+    return {
+        "slider_to_pixels_ms_p50": round(statistics.median(samples), 2),
+        "slider_to_pixels_ms_p95": round(samples[int(0.95 * (len(samples) - 1))], 2),
+        "slider_moves": len(samples),
+    }
+
+
+def startup_ms(runs: int, repo: Path) -> float:
+    """Median time from process start to the first image on screen (``main.py --screenshot``)."""
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    times = []
+    for i in range(runs):
+        shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"studio-startup-{os.getpid()}-{i}.png"
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, str(repo / "main.py"), "--panel", "vae", "--screenshot", str(shot)],
+                                cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        first = None
+        for line in proc.stdout:
+            if line.startswith("first image on screen") and first is None:
+                first = (time.perf_counter() - t0) * 1000.0
+        proc.wait(timeout=120)
+        shot.unlink(missing_ok=True)
+        if first is not None:
+            times.append(first)
+    return round(statistics.median(times), 1) if times else float("nan")
