@@ -174,7 +174,7 @@ def family_names() -> list[str]:
 def options_for_resume(run_dir: str | os.PathLike, steps: int | None = None):
     """The options a run was started with (from its last checkpoint), to continue it.
 
-    ``steps`` raises the run's total when it is larger than the saved one.
+    ``steps``, if given, replaces the run's total (it must exceed the saved step).
     Returns (TrainOptions, checkpoint path).
     """
     from studio.training.checkpoint import CheckpointError, newest_checkpoint, read_metadata
@@ -196,7 +196,7 @@ def options_for_resume(run_dir: str | os.PathLike, steps: int | None = None):
     known = set(TrainOptions.__dataclass_fields__)
     opts = TrainOptions(**{k: v for k, v in saved.items() if k in known})
     opts.out = str(run_dir)
-    if steps is not None and steps > opts.steps:
+    if steps is not None:
         opts.steps = int(steps)
     return opts, str(last)
 
