@@ -1,0 +1,87 @@
+"""The launcher and the headless commands, run as a user would run them."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+ENV = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+
+
+def run(*args, timeout=180):
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=ENV, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_lists_the_panels():
+    out = run("main.py", "--help")
+    assert out.returncode == 0
+    assert "panels:" in out.stdout and "vae" in out.stdout and "--screenshot" in out.stdout
+
+
+def test_bad_checkpoint_exits_nonzero_without_running_it(tmp_path):
+    marker = tmp_path / "executed"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps(Evil()))
+    out = run("main.py", "--checkpoint", str(evil), timeout=60)
+    assert out.returncode != 0
+    assert "evil.safetensors" in out.stderr and "pickle" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not marker.exists()
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    out = run("main.py", "--checkpoint", str(tmp_path / "gone.safetensors"), timeout=60)
+    assert out.returncode == 2 and "gone.safetensors: no such file" in out.stderr
+
+
+def test_screenshot_of_the_vae_panel(tmp_path, vae_2d_path):
+    shot = tmp_path / "window.png"
+    out = run("main.py", "--checkpoint", str(vae_2d_path), "--screenshot", str(shot))
+    assert out.returncode == 0, out.stderr
+    img = np.asarray(Image.open(shot).convert("L"))
+    assert img.shape[0] > 400 and img.shape[1] > 600
+    assert img.std() > 20  # a real window with pictures in it, not a blank frame
+    assert "onnxruntime" not in out.stderr.lower() or "error" not in out.stderr.lower()
+
+
+def test_headless_training_exports_a_loadable_checkpoint(tmp_path, mnist_small):
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=(mnist_small.images[:256, 0] * 255).astype(np.uint8), labels=mnist_small.labels[:256])
+    run_dir, export = tmp_path / "run", tmp_path / "vae.safetensors"
+    out = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(run_dir), "--steps", "12",
+              "--batch-size", "32", "--checkpoint-every", "6", "--latent-dim", "3", "--set", "width=8",
+              "--set", "hidden=32", "--holdout", "32", "--export", str(export))
+    assert out.returncode == 0, out.stderr
+    assert (run_dir / "last.safetensors").exists() and (run_dir / "step_0000006.safetensors").exists()
+    assert len((run_dir / "log.jsonl").read_text().splitlines()) >= 1
+    from studio.engine.runtime import ModelRuntime
+
+    runtime = ModelRuntime(export)
+    assert runtime.checkpoint.step == 12 and runtime.config["latent_dim"] == 3
+    assert runtime.checkpoint.metrics["eval_split"] == "held-out"
+    image, runner = runtime.run("decode", {"z": np.zeros((1, 3), np.float32)})
+    assert runner.name == "onnx" and image["image"].shape == (1, 1, 28, 28)
+    assert (tmp_path / "vae.decode.onnx").exists()  # shipped beside the checkpoint, no export at run time
+    resumed = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(run_dir), "--steps", "18",
+                  "--batch-size", "32", "--latent-dim", "3", "--set", "width=8", "--set", "hidden=32",
+                  "--holdout", "32", "--resume")
+    assert resumed.returncode == 0 and "resumed at step 12" in resumed.stdout
+
+
+def test_training_on_a_bad_dataset_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = run("-m", "studio.train", "vae", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r"))
+    assert out.returncode == 2 and "holds no images" in out.stderr and "Traceback" not in out.stderr
