@@ -11,7 +11,7 @@ for t in "${targets[@]}"; do
               --out runs/vae_mnist_2d --export checkpoints/vae_mnist_2d.safetensors ;;
     vae16d) $PY -m studio.train vae --latent-dim 16 --steps 4000 --lr 2e-3 --schedule cosine --holdout 1000 \
               --out runs/vae_mnist_16d --export checkpoints/vae_mnist_16d.safetensors ;;
-    ddpm)   $PY -m studio.train diffusion --steps 5000 --batch-size 64 --lr 1e-3 --schedule cosine --holdout 1000 \
+    ddpm)   $PY -m studio.train diffusion --steps 4000 --batch-size 64 --lr 1e-3 --schedule cosine --holdout 1000 --set base=24 \
               --checkpoint-every 500 --out runs/unet_ddpm_mnist --export checkpoints/unet_ddpm_mnist.safetensors ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac

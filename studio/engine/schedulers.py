@@ -24,8 +24,13 @@ F32 = np.float32
 
 
 def linear_betas(timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
-    """DDPM's linear schedule (as ``torch.linspace`` in float32 computes it)."""
-    return np.linspace(beta_start, beta_end, timesteps, dtype=np.float64).astype(F32)
+    """DDPM's linear schedule, bit for bit as ``torch.linspace`` computes it in float32."""
+    start, end = F32(beta_start), F32(beta_end)
+    if timesteps == 1:
+        return np.array([start], dtype=F32)
+    step = F32((end - start) / (timesteps - 1))
+    i = np.arange(timesteps)
+    return np.where(i < timesteps // 2, start + step * i, end - step * (timesteps - 1 - i)).astype(F32)
 
 
 def cosine_betas(timesteps: int = 1000, max_beta: float = 0.999, s: float = 0.008) -> np.ndarray:
@@ -62,7 +67,8 @@ class NoiseSchedule:
 
     @property
     def alphas_cumprod(self) -> np.ndarray:
-        return np.cumprod(self.alphas, dtype=F32)
+        # float64 products rounded once, as torch.cumprod's float32 result is.
+        return np.cumprod(self.alphas.astype(np.float64)).astype(F32)
 
     def snr(self) -> np.ndarray:
         ab = self.alphas_cumprod.astype(np.float64)
@@ -122,7 +128,9 @@ class _Sampler:
 
     def _pred_x0(self, eps: np.ndarray, x_t: np.ndarray, a_t: np.float32) -> np.ndarray:
         b_t = F32(1.0) - a_t
-        x0 = (x_t - np.sqrt(b_t) * eps) / np.sqrt(a_t)
+        # Multiply by the reciprocal: torch divides by a scalar that way, and at large t
+        # (1/sqrt(ab) ~ 150) the last bit matters for the 1e-5 parity with diffusers.
+        x0 = (x_t - np.sqrt(b_t) * eps) * (F32(1.0) / np.sqrt(a_t))
         if self.clip_sample:
             x0 = np.clip(x0, -self.clip_range, self.clip_range)
         return x0.astype(F32)

@@ -27,7 +27,7 @@ ONLINE_PREFIX = "online/"
 
 class DiffusionTrainer(Trainer):
     family = "diffusion"
-    default_model = {"base": 32, "mults": [1, 2, 2], "attn_res": [7], "schedule": "linear",
+    default_model = {"base": 24, "mults": [1, 2, 2], "attn_res": [7], "schedule": "linear",
                      "timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02,
                      "ema": 0.999}
 

@@ -1,0 +1,202 @@
+"""DDPM / DDIM samplers: parity with diffusers, closed forms, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from studio.engine.schedulers import (
+    DDIMSampler,
+    DDPMSampler,
+    NoiseSchedule,
+    cosine_betas,
+    linear_betas,
+    sample_loop,
+)
+
+diffusers = pytest.importorskip("diffusers")
+
+SHAPE = (2, 1, 8, 8)
+
+
+def _schedule(kind: str) -> NoiseSchedule:
+    return NoiseSchedule.from_config({"schedule": kind, "timesteps": 1000})
+
+
+def _diffusers_config(kind: str) -> dict:
+    return {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02,
+            "beta_schedule": "linear" if kind == "linear" else "squaredcos_cap_v2"}
+
+
+def _x0_tol(sampler, t) -> float:
+    """1e-5, times the amplification of x0 = (x - sqrt(1-ab) eps) / sqrt(ab).
+
+    torch's float32 sqrt is not always correctly rounded (numpy's is), and at
+    large t a last-bit difference in sqrt(1-ab) is multiplied by 1/sqrt(ab),
+    up to 157 at t=999. The previous sample is compared at a flat 1e-5.
+    """
+    return 1e-5 * max(1.0, float(1.0 / np.sqrt(sampler.alphas_cumprod[int(t)])))
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_schedule_matches_diffusers(kind):
+    ref = diffusers.DDPMScheduler(**_diffusers_config(kind))
+    ours = _schedule(kind)
+    np.testing.assert_array_equal(ours.betas, ref.betas.numpy())
+    np.testing.assert_array_equal(ours.alphas_cumprod, ref.alphas_cumprod.numpy())
+    if kind == "linear":
+        assert ours.betas[0] == pytest.approx(1e-4) and ours.betas[-1] == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("kind,variance,clip,steps", [
+    ("linear", "fixed_small", True, 1000),
+    ("linear", "fixed_large", True, 50),
+    ("linear", "fixed_small", False, 37),
+    ("cosine", "fixed_small", True, 100),
+    ("cosine", "fixed_large", False, 10),
+])
+def test_ddpm_step_matches_diffusers(kind, variance, clip, steps):
+    ref = diffusers.DDPMScheduler(**_diffusers_config(kind), variance_type=variance, clip_sample=clip)
+    ours = DDPMSampler(_schedule(kind), variance=variance, clip_sample=clip)
+    ref.set_timesteps(steps)
+    ours.set_timesteps(steps)
+    np.testing.assert_array_equal(ours.timesteps, ref.timesteps.numpy())
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(SHAPE, generator=g)
+    visited = list(ours.timesteps)
+    if steps > 60:  # keep the test fast: the first, a middle stretch and the last steps
+        visited = visited[:5] + visited[len(visited) // 2: len(visited) // 2 + 5] + visited[-5:]
+    for t in visited:
+        eps = torch.randn(SHAPE, generator=g) * 0.9
+        seed = int(t) + 7
+        out_ref = ref.step(eps, int(t), x, generator=torch.Generator().manual_seed(seed))
+        noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(seed)).numpy()
+        out = ours.step(eps.numpy(), int(t), x.numpy(), noise if t > 0 else None)
+        np.testing.assert_allclose(out.pred_original_sample, out_ref.pred_original_sample.numpy(),
+                                   rtol=1e-6, atol=_x0_tol(ours, t))
+        # Without clipping x can grow to ~100; float32 then allows ~1 ulp (1e-6 relative).
+        np.testing.assert_allclose(out.prev_sample, out_ref.prev_sample.numpy(), rtol=1e-6, atol=1e-5)
+        x = out_ref.prev_sample
+
+
+@pytest.mark.parametrize("kind,eta,steps,clip", [
+    ("linear", 0.0, 50, True),
+    ("linear", 0.0, 1000, True),
+    ("linear", 0.5, 7, True),
+    ("linear", 1.0, 333, False),
+    ("cosine", 0.3, 25, True),
+])
+def test_ddim_step_matches_diffusers(kind, eta, steps, clip):
+    ref = diffusers.DDIMScheduler(**_diffusers_config(kind), clip_sample=clip, set_alpha_to_one=True)
+    ours = DDIMSampler(_schedule(kind), eta=eta, clip_sample=clip)
+    ref.set_timesteps(steps)
+    ours.set_timesteps(steps)
+    np.testing.assert_array_equal(ours.timesteps, ref.timesteps.numpy())
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(SHAPE, generator=g)
+    visited = list(ours.timesteps)
+    if steps > 60:
+        visited = visited[:5] + visited[len(visited) // 2: len(visited) // 2 + 5] + visited[-5:]
+    for t in visited:
+        eps = torch.randn(SHAPE, generator=g) * 0.9
+        noise = torch.randn(SHAPE, generator=g)
+        out_ref = ref.step(eps, int(t), x, eta=eta, variance_noise=noise)
+        out = ours.step(eps.numpy(), int(t), x.numpy(), noise.numpy())
+        if clip:
+            np.testing.assert_allclose(out.pred_original_sample, out_ref.pred_original_sample.numpy(),
+                                       rtol=0, atol=_x0_tol(ours, t))
+        np.testing.assert_allclose(out.prev_sample, out_ref.prev_sample.numpy(), rtol=0, atol=1e-5)
+        x = out_ref.prev_sample
+
+
+def test_previous_timestep_comes_from_the_list():
+    s = DDIMSampler(_schedule("linear"))
+    ts = s.set_timesteps(7)
+    assert list(ts) == [852, 710, 568, 426, 284, 142, 0]
+    assert s.previous_timestep(852) == 710 and s.previous_timestep(0) == -1
+    with pytest.raises(ValueError):
+        s.previous_timestep(851)
+
+
+def test_ddpm_fixed_small_is_the_posterior_variance():
+    sched = _schedule("linear")
+    s = DDPMSampler(sched)
+    s.set_timesteps(1000)
+    ab, b = sched.alphas_cumprod.astype(np.float64), sched.betas.astype(np.float64)
+    for t in (1, 10, 500, 999):
+        assert s.step_variance(t) == pytest.approx((1 - ab[t - 1]) / (1 - ab[t]) * b[t], rel=1e-3)
+    s_large = DDPMSampler(sched, variance="fixed_large")
+    s_large.set_timesteps(1000)
+    assert s_large.step_variance(500) == pytest.approx(b[500], rel=1e-4)
+
+
+def _oracle(x0: np.ndarray, sched: NoiseSchedule):
+    """A model that predicts the true noise: eps = (x_t - sqrt(ab) x0) / sqrt(1 - ab)."""
+    ab = sched.alphas_cumprod.astype(np.float64)
+
+    def eps(x, t):
+        a = ab[int(t[0])]
+        return ((x - np.sqrt(a) * x0) / np.sqrt(1 - a)).astype(np.float32)
+    return eps
+
+
+@pytest.mark.parametrize("name,steps", [("ddim", 50), ("ddim", 1000), ("ddpm", 1000), ("ddpm", 20)])
+def test_true_noise_model_recovers_x0(name, steps):
+    sched = _schedule("linear")
+    x0 = np.random.default_rng(3).uniform(-0.9, 0.9, SHAPE).astype(np.float32)
+    s = DDIMSampler(sched, eta=0.0) if name == "ddim" else DDPMSampler(sched)
+    s.set_timesteps(steps)
+    records = list(sample_loop(_oracle(x0, sched), s, SHAPE, seed=5))
+    assert len(records) == steps
+    for r in records[:: max(1, steps // 10)]:  # predicted x0 is exact at every step
+        np.testing.assert_allclose(r["x0"], x0, atol=2e-3)
+    np.testing.assert_allclose(records[-1]["prev"], x0, atol=1e-4)
+
+
+def test_ddim_eta0_is_deterministic_and_seeds_replay():
+    sched = _schedule("linear")
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(1, 1, 1, 1)).astype(np.float32)
+
+    def eps(x, t):
+        return np.tanh(x * w + t[:, None, None, None] / 1000).astype(np.float32)
+
+    def run(sampler, seed):
+        sampler.set_timesteps(20)
+        return np.stack([r["prev"] for r in sample_loop(eps, sampler, SHAPE, seed)])
+
+    a = run(DDIMSampler(sched, eta=0.0), 11)
+    b = run(DDIMSampler(sched, eta=0.0), 11)
+    np.testing.assert_array_equal(a, b)
+    # Deterministic given x_T: the only randomness is x_T, no step adds noise.
+    recs = list(sample_loop(eps, DDIMSampler(sched, eta=0.0), SHAPE, 11))
+    assert all(not r["added"].any() for r in recs)
+    # Stochastic samplers replay exactly with the same seed and differ with another.
+    for make in (lambda: DDPMSampler(sched), lambda: DDIMSampler(sched, eta=0.7)):
+        p, q, r = run(make(), 4), run(make(), 4), run(make(), 5)
+        np.testing.assert_array_equal(p, q)
+        assert np.abs(p - r).max() > 0.1
+
+
+def test_sdedit_starts_from_forward_process():
+    sched = _schedule("linear")
+    x0 = np.full(SHAPE, 0.5, np.float32)
+    s = DDIMSampler(sched)
+    s.set_timesteps(50)
+    recs = list(sample_loop(_oracle(x0, sched), s, SHAPE, seed=2, x_start=x0, t_start=300))
+    assert recs[0]["t"] == 300 and len(recs) == 16
+    first_noise = np.random.default_rng(2).standard_normal(SHAPE, dtype=np.float32)
+    np.testing.assert_allclose(recs[0]["x_t"], sched.q_sample(x0, 300, first_noise), atol=1e-6)
+    np.testing.assert_allclose(recs[-1]["prev"], x0, atol=1e-4)
+
+
+def test_q_sample_at_t_minus_one_is_identity_and_betas_helpers():
+    sched = _schedule("linear")
+    x0 = np.random.default_rng(0).normal(size=SHAPE).astype(np.float32)
+    np.testing.assert_array_equal(sched.q_sample(x0, -1, np.zeros_like(x0)), x0)
+    assert linear_betas(10).shape == (10,) and cosine_betas(10).max() <= 0.999
+    with pytest.raises(ValueError):
+        NoiseSchedule.from_config({"schedule": "quadratic"})
+    with pytest.raises(ValueError):
+        DDIMSampler(sched, eta=1.5)
