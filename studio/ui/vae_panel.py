@@ -53,7 +53,8 @@ class VAEPanel(Panel):
     def _build(self) -> None:
         self.picker = QComboBox()
         self.picker.setMinimumWidth(260)
-        for path in shipped("vae"):
+        # Smallest latent first: the 2-D model's map is the whole latent space.
+        for path in sorted(shipped("vae"), key=lambda p: read_metadata(p)["config"]["latent_dim"]):
             self.picker.addItem(path.stem, str(path))
         self.picker.currentIndexChanged.connect(self._picked)
         self.info = QLabel("")
