@@ -364,6 +364,8 @@ class TrainingPanel(Panel):
             if ev.state == "started":
                 d = ev.detail
                 self._note(f"training on {d.get('device')} with {d.get('threads')} thread(s) from step {d.get('step')}")
+                if d.get("history", {}).get("step"):  # a resumed run: its whole loss history
+                    self.curves.set_history(d["history"])
             elif ev.state == "paused":
                 self._set_state("paused")
                 self.show_info(f"Paused at step {ev.detail.get('step')}")
@@ -415,7 +417,9 @@ class TrainingPanel(Panel):
         self._set_state("idle")
         self.runs.refresh()
         if self.run_dir:
+            self.runs.list.blockSignals(True)  # keep the live curves (every step), not the log's
             self.runs.select(self.run_dir)
+            self.runs.list.blockSignals(False)
         self.runEnded.emit(self.end_reason)
 
     # --- runs ----------------------------------------------------------------------

@@ -1,0 +1,194 @@
+"""The training panel, driven through its real widgets (offscreen), with a real worker."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import signal  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from studio.training.checkpoint import load_checkpoint, read_metadata  # noqa: E402
+from studio.ui.context import AppContext  # noqa: E402
+from studio.ui.training_panel import TrainingPanel  # noqa: E402
+
+SMALL = dict(steps=30, batch_size=32, checkpoint_every=10, preview_every=10, model="latent_dim=2")
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    ctx = AppContext()
+    p = TrainingPanel(ctx, runs_root=tmp_path / "runs")
+    qtbot.addWidget(p)
+    p.resize(1100, 720)
+    p.show()
+    yield p
+    p.shutdown()
+    if p.handle is not None:
+        p.handle.kill()
+
+
+def configure(panel: TrainingPanel, out: Path, **kw) -> None:
+    panel.form.set_values({**SMALL, "out": str(out), **kw})
+
+
+def click(qtbot, button) -> None:
+    assert button.isEnabled(), f"{button.text()} is disabled"
+    qtbot.mouseClick(button, Qt.LeftButton)
+
+
+def wait_state(qtbot, panel, state, timeout=40_000):
+    qtbot.waitUntil(lambda: panel.state == state, timeout=timeout)
+
+
+def test_panel_is_registered_and_marks_its_first_image(qtbot, panel):
+    from studio.ui.panels import PANELS, panel_class
+
+    assert panel_class("training") is TrainingPanel and "training" in PANELS
+    qtbot.waitUntil(panel.has_first_image, timeout=2000)
+    assert panel.start_btn.isEnabled() and not panel.stop_btn.isEnabled()
+
+
+def test_short_run_live_curves_previews_and_explorer_loads_it(qtbot, panel, tmp_path):
+    out = tmp_path / "runs" / "short"
+    configure(panel, out)
+    updated = []
+    panel.context.checkpointUpdated.connect(lambda fam, path: updated.append((fam, path)))
+    panel.follow.setChecked(True)
+    opened = []
+    panel.context.checkpointOpened.connect(lambda fam, path: opened.append((fam, path)))
+    with qtbot.waitSignal(panel.runEnded, timeout=60_000) as ended:
+        click(qtbot, panel.start_btn)
+        qtbot.waitUntil(lambda: panel.state == "running", timeout=20_000)
+        assert not panel.start_btn.isEnabled() and panel.stop_btn.isEnabled()
+    assert ended.args == ["finished"], panel.status.text()
+    x, y = panel.curves.data("loss")
+    assert list(x) == list(range(1, 31)) and np.all(np.isfinite(y))
+    assert panel.progress.value() == 30 == panel.progress.maximum()
+    assert panel.preview.image() is not None and panel.preview.image().dtype == np.uint8
+    assert [s for _, s in [(f, read_metadata(p)["step"]) for f, p in updated]][-1] == 30
+    assert updated[0][0] == "vae" and len(opened) == 1  # followed once, then reloads quietly
+    assert panel.runs.current() == str(out)  # the run list shows the new run
+    assert "Finished at step 30" in panel.status.text()
+    assert panel.start_btn.isEnabled()
+
+    # The explorer side: the runtime and, where present, the VAE panel open the run.
+    from studio.engine.runtime import ModelRuntime
+
+    rt = ModelRuntime(out)
+    assert rt.checkpoint.step == 30 and rt.family == "vae"
+    from studio.ui import app
+
+    assert app._check_checkpoint(str(out)) == "vae"  # what `main.py --checkpoint RUN_DIR` checks
+    try:
+        from studio.ui.vae_panel import VAEPanel
+    except ImportError:
+        return
+    vae = VAEPanel(AppContext())
+    qtbot.addWidget(vae)
+    vae.show()
+    vae.open_checkpoint(str(out))
+    assert out in (Path(vae.checkpoint), Path(vae.checkpoint).parent) and vae.latent_dim == 2
+    qtbot.waitUntil(vae.has_first_image, timeout=30_000)  # it really rendered the new model
+    assert "error" not in vae.status.styleSheet() and "#e05050" not in vae.status.styleSheet()
+    vae.context.bridge.shutdown()
+
+
+def test_pause_resume_and_stop_saves(qtbot, panel, tmp_path):
+    out = tmp_path / "runs" / "pausing"
+    configure(panel, out, steps=3000, checkpoint_every=0, preview_every=0)
+    click(qtbot, panel.start_btn)
+    qtbot.waitUntil(lambda: panel.last_progress is not None and panel.last_progress.step >= 5,
+                    timeout=30_000)
+    click(qtbot, panel.pause_btn)
+    wait_state(qtbot, panel, "paused", 5000)
+    assert panel.resume_btn.isEnabled() and not panel.pause_btn.isEnabled()
+    qtbot.wait(300)
+    at = panel.last_progress.step
+    qtbot.wait(600)
+    assert panel.last_progress.step == at  # nothing trains while paused
+    click(qtbot, panel.resume_btn)
+    wait_state(qtbot, panel, "running", 5000)
+    qtbot.waitUntil(lambda: panel.last_progress.step > at + 5, timeout=10_000)
+    with qtbot.waitSignal(panel.runEnded, timeout=20_000) as ended:
+        click(qtbot, panel.stop_btn)
+    assert ended.args == ["stopped"]
+    stopped_at = panel.handle.finished.step
+    assert at + 5 < stopped_at < 3000
+    ckpt = load_checkpoint(out / "last.safetensors", with_training_state=True)
+    assert ckpt.step == stopped_at
+    assert len(ckpt.training_state["history/loss"]) == stopped_at
+    assert panel.handle.exitcode == 0
+
+
+def test_sigkill_is_reported_and_resume_continues_the_curves(qtbot, panel, tmp_path):
+    out = tmp_path / "runs" / "killed"
+    configure(panel, out, steps=3000, checkpoint_every=10, preview_every=0)
+    click(qtbot, panel.start_btn)
+    qtbot.waitUntil(lambda: panel.last_checkpoint is not None and panel.last_progress.step >= 25,
+                    timeout=30_000)
+    saved = read_metadata(out / "last.safetensors")["step"]
+    with qtbot.waitSignal(panel.runEnded, timeout=5000) as ended:
+        os.kill(panel.handle.pid, signal.SIGKILL)
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 1.0
+    assert ended.args == ["crashed"]
+    text = panel.status.text()
+    assert "SIGKILL" in text and "exit code -9" in text and "Last message: step" in text
+    assert panel.start_btn.isEnabled() and not panel.stop_btn.isEnabled()
+    ckpt = load_checkpoint(out, with_training_state=True)  # intact
+    assert ckpt.step >= saved and ckpt.step % 10 == 0
+
+    # Resume from the GUI: the step count and the loss curve continue.
+    panel.form.steps.setValue(ckpt.step + 12)
+    with qtbot.waitSignal(panel.runEnded, timeout=60_000) as ended:
+        click(qtbot, panel.resume_run_btn)
+    assert ended.args == ["finished"], panel.status.text()
+    assert read_metadata(out / "last.safetensors")["step"] == ckpt.step + 12
+    x, _ = panel.curves.data("loss")
+    logged = [s for s in x if s <= ckpt.step]
+    assert x[-1] == ckpt.step + 12 and len(logged) >= ckpt.step // 10  # history + new steps
+    assert list(x[-12:]) == list(range(ckpt.step + 1, ckpt.step + 13))
+    assert np.all(np.diff(x) > 0)  # no jump back
+
+
+def test_bad_dataset_is_reported_before_start(qtbot, panel, tmp_path):
+    empty = tmp_path / "no_images"
+    empty.mkdir()
+    configure(panel, tmp_path / "runs" / "bad", data=str(empty))
+    with qtbot.waitSignal(panel.runEnded, timeout=30_000) as ended:
+        click(qtbot, panel.start_btn)
+    assert ended.args == ["refused"]
+    assert panel.handle is None  # no worker was started
+    assert "holds no images" in panel.status.text()
+    assert panel.start_btn.isEnabled()
+
+    (tmp_path / "rgb").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (28, 28), (255, 0, 0)).save(tmp_path / "rgb" / "a.png")
+    configure(panel, tmp_path / "runs" / "bad2", data=str(tmp_path / "rgb"),
+              model="latent_dim=2, channels=1")
+    with qtbot.waitSignal(panel.runEnded, timeout=30_000) as ended:
+        click(qtbot, panel.start_btn)
+    assert ended.args == ["refused"] and panel.handle is None
+    assert "channel" in panel.status.text()
+
+
+def test_closing_while_training_stops_and_saves_or_keeps_going(qtbot, panel, tmp_path, monkeypatch):
+    out = tmp_path / "runs" / "closing"
+    configure(panel, out, steps=3000, checkpoint_every=0, preview_every=0)
+    click(qtbot, panel.start_btn)
+    qtbot.waitUntil(lambda: panel.last_progress is not None, timeout=30_000)
+    monkeypatch.setattr(panel, "ask_close", lambda: "cancel")
+    assert panel.confirm_close() is False and panel.is_training()
+    monkeypatch.setattr(panel, "ask_close", lambda: "stop")
+    assert panel.confirm_close() is True
+    assert not panel.handle.is_alive() and panel.handle.finished.stopped_early
+    assert read_metadata(out / "last.safetensors")["step"] == panel.handle.finished.step
