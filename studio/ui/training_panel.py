@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -159,6 +160,8 @@ class TrainingPanel(Panel):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress_label = QLabel("Idle: choose a dataset and press Start.")
+        # Changing text must not re-lay-out the panel four times a second.
+        self.progress_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         self.curves = LossCurves()
         self.preview = ImageView(min_size=160)
         self.preview.set_placeholder("samples appear here during training")

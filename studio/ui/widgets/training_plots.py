@@ -42,7 +42,8 @@ class LossCurves(QWidget):
         super().__init__(parent)
         self.plot = pg.PlotWidget()
         self.plot.setBackground(None)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        # No grid and 1-px (cosmetic) pens: both cost far more to paint than the curves
+        # themselves once 100k points are on the plot.
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
         self.legend = self.plot.addLegend(offset=(-10, 10))
@@ -106,7 +107,7 @@ class LossCurves(QWidget):
     def _series_for(self, key: str) -> _Series:
         if key not in self.series:
             self.series[key] = _Series()
-            pen = pg.mkPen(_COLOURS[len(self.items) % len(_COLOURS)], width=1.5)
+            pen = pg.mkPen(_COLOURS[len(self.items) % len(_COLOURS)], width=1)
             item = self.plot.plot([], [], pen=pen, name=key)
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
