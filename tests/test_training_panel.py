@@ -87,17 +87,26 @@ def test_short_run_live_curves_previews_and_explorer_loads_it(qtbot, panel, tmp_
 
     assert app._check_checkpoint(str(out)) == "vae"  # what `main.py --checkpoint RUN_DIR` checks
     try:
-        from studio.ui.vae_panel import VAEPanel
+        from studio.ui.vae_panel import VAEPanel  # noqa: F401 - written alongside this panel
     except ImportError:
         return
-    vae = VAEPanel(AppContext())
-    qtbot.addWidget(vae)
-    vae.show()
-    vae.open_checkpoint(str(out))
+    from studio.ui.main_window import MainWindow
+
+    ctx = AppContext()
+    ctx.checkpoints["vae"] = str(out)  # what app.main does for `--checkpoint RUN_DIR`
+    win = MainWindow(ctx, ["vae", "training"], initial="vae")
+    qtbot.addWidget(win)
+    win.show()
+    vae = win.panel("vae")
     assert out in (Path(vae.checkpoint), Path(vae.checkpoint).parent) and vae.latent_dim == 2
     qtbot.waitUntil(vae.has_first_image, timeout=30_000)  # it really rendered the new model
-    assert "error" not in vae.status.styleSheet() and "#e05050" not in vae.status.styleSheet()
-    vae.context.bridge.shutdown()
+    assert "#e05050" not in vae.status.styleSheet(), vae.status.text()
+    # "Follow in explorer": a written checkpoint switches to the matching panel.
+    win.select_panel("training")
+    assert win.current_name() == "training"
+    ctx.checkpointOpened.emit("vae", str(out / "last.safetensors"))
+    assert win.current_name() == "vae"
+    win.close()
 
 
 def test_pause_resume_and_stop_saves(qtbot, panel, tmp_path):
