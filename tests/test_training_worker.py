@@ -221,6 +221,32 @@ def test_detached_worker_trains_on_and_leaves_nothing_behind(tmp_path, handles):
     assert not (tmp_path / INFO_NAME).exists()
 
 
+def test_background_worker_stops_and_saves_on_request_or_sigterm(tmp_path, handles):
+    from studio.training.checkpoint import read_metadata
+    from studio.training.worker import request_stop, running_pid
+
+    h = WorkerHandle()
+    handles.append(h)
+    h.start(opts(tmp_path / "a", steps=100_000, checkpoint_every=0, preview_every=0))
+    pump(h, lambda ev: any(isinstance(e, Progress) for e in ev))
+    assert running_pid(tmp_path / "a") == h.pid
+    h.detach()
+    request_stop(tmp_path / "a")  # the run list's "Stop background run"
+    assert _ended(h.pid, timeout=15), "the background worker ignored the stop request"
+    step = read_metadata(tmp_path / "a" / "last.safetensors")["step"]
+    assert 0 < step < 100_000
+    assert running_pid(tmp_path / "a") is None
+
+    h2 = WorkerHandle()  # attached: SIGTERM (e.g. a session logout) also stops and saves
+    handles.append(h2)
+    h2.start(opts(tmp_path / "b", steps=100_000, checkpoint_every=0, preview_every=0))
+    pump(h2, lambda ev: any(isinstance(e, Progress) for e in ev))
+    os.kill(h2.pid, signal.SIGTERM)
+    pump(h2, lambda ev: any(isinstance(e, Finished) for e in ev), timeout=15)
+    assert h2.join(10) and h2.exitcode == 0 and h2.finished.stopped_early
+    assert read_metadata(tmp_path / "b" / "last.safetensors")["step"] == h2.finished.step
+
+
 def test_worker_stops_and_saves_when_its_app_dies(tmp_path):
     """A parent that exits without a word: the worker saves a checkpoint and exits."""
     import subprocess
