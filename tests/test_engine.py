@@ -135,3 +135,17 @@ def test_streaming_handler_is_cancelled_at_a_step_boundary():
     time.sleep(0.2)
     r.shutdown()
     assert len(steps_run) < 100 and max(seen) < 99
+
+
+def test_a_corrupt_onnx_file_beside_a_checkpoint_is_replaced(tmp_path, tiny_vae_path):
+    import shutil
+
+    from studio.engine.export import sidecar_path
+
+    ckpt = tmp_path / "copy.safetensors"
+    shutil.copy(tiny_vae_path, ckpt)
+    sidecar_path(ckpt, "decode").write_bytes(b"not onnx at all")
+    runtime = ModelRuntime(ckpt)
+    out, runner = runtime.run("decode", {"z": np.zeros((1, 3), np.float32)}, backend="onnx", device="cpu")
+    assert out["image"].shape == (1, 1, 28, 28)
+    assert runner.path != sidecar_path(ckpt, "decode")  # a fresh export in the cache was used

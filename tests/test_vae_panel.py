@@ -144,3 +144,31 @@ def test_opening_a_non_vae_checkpoint_is_refused(qtbot, panel, tmp_path):
     bad.write_bytes(b"junk")
     panel.open_checkpoint(str(bad))
     assert "junk.safetensors" in panel.status.text()
+
+
+def test_pasting_an_image_encodes_it(qtbot, panel, mnist_small):
+    from PySide6.QtGui import QGuiApplication
+
+    from studio.ui.widgets.image_view import to_qimage
+
+    digit = (mnist_small.images[7, 0] * 255).astype(np.uint8)
+    QGuiApplication.clipboard().setImage(to_qimage(digit))
+    panel.setFocus()
+    with qtbot.waitSignal(panel.pair.painted, timeout=WAIT):
+        panel.paste_image()
+    assert "clipboard" in panel.encoded_label.text()
+
+
+def test_the_window_opens_every_panel(qtbot, vae_2d_path):
+    from studio.ui.main_window import MainWindow
+    from studio.ui.panels import PANELS
+
+    ctx = AppContext("onnx", "cpu")
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.tabs.count() == len(PANELS)
+    for i, name in enumerate(PANELS):
+        window.tabs.setCurrentIndex(i)
+        assert window.panels[name].isVisible()
+    ctx.bridge.shutdown()

@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         if name not in self.panels:
             panel = panel_class(name)(self.context)
             self._slots[name].layout().addWidget(panel)
+            panel.show()  # a child added to a shown parent is not shown by itself
             self.panels[name] = panel
         return self.panels[name]
 
