@@ -40,6 +40,9 @@ class TorchBackend:
     def __init__(self, module, output_names: tuple[str, ...], device: str = "auto"):
         import torch
 
+        from studio.engine.threads import configure_torch_threads
+
+        configure_torch_threads()  # all cores but one: the GUI keeps a core
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
