@@ -104,3 +104,19 @@ def test_clipboard_bytes():
     buf = io.BytesIO()
     Image.new("RGB", (3, 3), (255, 0, 0)).save(buf, "PNG")
     assert load_image(buf.getvalue())[0, 0, 0] == 1.0
+
+
+def test_large_photo_is_resized_before_conversion(tmp_path):
+    img = Image.new("RGB", (6000, 4000), (250, 250, 250))
+    img.paste((0, 0, 0), (2500, 1500, 3500, 2500))
+    path = save(img, tmp_path, "photo.jpg", quality=70)
+    digit = to_digit_input(load_image(path, size=(28, 28), channels=1))
+    assert digit.shape == (28, 28)
+    assert digit[14, 14] > 0.9 and digit[0, 0] < 0.1  # dark square on paper -> light on black
+
+
+def test_16bit_image_resizes_in_float(tmp_path):
+    arr = np.zeros((64, 64), np.uint16)
+    arr[:, 32:] = 65535
+    gray = load_image(save(Image.fromarray(arr), tmp_path, "deep.png"), size=(8, 8), channels=1)
+    assert gray[:, :3].max() < 0.05 and gray[:, 5:].min() > 0.95

@@ -61,21 +61,20 @@ def _open(source: str | os.PathLike | bytes):
     return img, name
 
 
-def _to_float_array(img) -> np.ndarray:
-    """Any Pillow mode -> float32 RGB(A-composited) array in [0, 1], shape (H, W, 3)."""
+def _normalise_mode(img):
+    """Any Pillow mode -> an 'RGB' image, or an 'F' image in [0, 1] for high bit depths."""
     from PIL import Image
 
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 or mode.startswith("I;16") else 255.0
-        gray = np.clip(arr / top, 0.0, 1.0).astype(np.float32)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if mode == "F":
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float32)
-        lo, hi = float(arr.min()), float(arr.max())
-        gray = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-        return np.repeat(gray[..., None], 3, axis=2)
+        if mode == "F":
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        else:
+            top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+            arr = np.clip(arr / top, 0.0, 1.0)
+        return Image.fromarray(arr.astype(np.float32), mode="F")
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -83,8 +82,7 @@ def _to_float_array(img) -> np.ndarray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    img = img.convert("RGB")  # handles CMYK, YCbCr, LAB, palette, 1-bit, L
-    return np.asarray(img, dtype=np.float32) / 255.0
+    return img.convert("RGB")  # handles CMYK, YCbCr, LAB, palette, 1-bit, L
 
 
 def load_image(
@@ -103,10 +101,15 @@ def load_image(
         img = ImageOps.exif_transpose(img)
     except Exception:  # a broken EXIF block should not lose the picture
         pass
-    rgb = _to_float_array(img)
-    if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
-        u8 = Image.fromarray((rgb * 255.0 + 0.5).astype(np.uint8))
-        rgb = np.asarray(u8.resize(size, Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    img = _normalise_mode(img)
+    if size is not None and img.size != tuple(size):
+        # Resize before converting to floats: a 40-Mpx photo never becomes a 500 MB array.
+        img = img.resize(tuple(size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if img.mode == "F":
+        gray = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+        rgb = np.repeat(gray[..., None], 3, axis=2)
+    else:
+        rgb = np.asarray(img, dtype=np.float32) / 255.0
     if channels == 1:
         return (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
     if channels != 3:
