@@ -115,6 +115,15 @@ class _Sampler:
         self.timesteps = (np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)
         return self.timesteps
 
+    def set_custom_timesteps(self, timesteps) -> np.ndarray:
+        """Visit exactly these timesteps (strictly decreasing, within [0, T))."""
+        ts = np.asarray(list(timesteps), dtype=np.int64)
+        if ts.size == 0 or ts[0] >= self.num_train_timesteps or ts[-1] < 0 or np.any(np.diff(ts) >= 0):
+            raise ValueError("custom timesteps must be strictly decreasing and within [0, T)")
+        self.timesteps = ts.copy()
+        self.num_inference_steps = int(ts.size)
+        return self.timesteps
+
     def previous_timestep(self, t: int) -> int:
         """The timestep after ``t`` in this sampler's list; -1 after the last one."""
         idx = np.flatnonzero(self.timesteps == int(t))
@@ -226,6 +235,18 @@ class DDIMSampler(_Sampler):
         else:
             added = np.zeros_like(prev_sample)
         return StepOutput(prev_sample, x0, added)
+
+
+def sdedit_timesteps(t_start: int, steps: int, num_train_timesteps: int) -> np.ndarray:
+    """Timesteps from ``t_start`` down to 0 for denoising a noised image.
+
+    Spaced like a ``steps``-step run over the full range: ceil(steps * (t_start+1) / T)
+    timesteps, always starting exactly at ``t_start``.
+    """
+    t_start = int(np.clip(t_start, 0, num_train_timesteps - 1))
+    n = max(1, int(math.ceil(steps * (t_start + 1) / num_train_timesteps)))
+    ts = np.unique(np.linspace(t_start, 0, n).round().astype(np.int64))[::-1]
+    return ts.copy()
 
 
 SAMPLERS = ("ddpm", "ddim")

@@ -8,11 +8,13 @@ import importlib
 PANELS: dict[str, str] = {
     "vae": "studio.ui.vae_panel:VAEPanel",
     "training": "studio.ui.training_panel:TrainingPanel",
+    "diffusion": "studio.ui.diffusion_panel:DiffusionPanel",
 }
 
 # Which panel shows a checkpoint of each family.
 PANEL_FOR_FAMILY: dict[str, str] = {
     "vae": "vae",
+    "diffusion": "diffusion",
 }
 
 

@@ -1,0 +1,229 @@
+"""Diffusion requests and their renderer handlers: streamed sampling, forward process, SDEdit.
+
+Times shown to the user follow the DDPM paper: t = 0 is the clean image and
+x_t for t = 1..T has been noised t times, so x_t uses the model timestep
+tau = t - 1 (the index diffusers and the UNet use). ``alpha_bar(0) = 1``.
+
+Sampling is a generator: every denoising step yields a partial ``Output``
+holding that step's frame (x_t, predicted x0, predicted noise and the noise
+added, as uint8 grids), so the panel records the trajectory while it runs and
+a cancel stops the loop at the next step boundary.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from studio.engine.imaging import image_grid
+from studio.engine.renderer import Output
+from studio.engine.runtime import RuntimePool
+from studio.engine.schedulers import (
+    NoiseSchedule,
+    make_sampler,
+    sample_loop,
+    sdedit_timesteps,
+)
+
+VIEWS = ("x_t", "x0", "eps", "noise")
+VIEW_TITLES = {"x_t": "x_t", "x0": "predicted x0", "eps": "predicted noise", "noise": "noise added"}
+MAX_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Target:
+    checkpoint: str
+    backend: str = "onnx"
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class DiffusionSample:
+    """Sample ``batch`` images; with ``image`` set, SDEdit: noise it to ``t_start`` and denoise."""
+
+    target: Target
+    sampler: str = "ddim"  # "ddpm" or "ddim"
+    steps: int = 50
+    eta: float = 0.0
+    seed: int = 0
+    batch: int = 1
+    variance: str = "fixed_small"  # DDPM: fixed_small or fixed_large
+    image: np.ndarray | None = field(default=None, compare=False, repr=False)  # (C, H, W) in [0, 1]
+    t_start: int | None = None  # paper t (1..T) for SDEdit
+
+
+@dataclass(frozen=True)
+class DiffusionForward:
+    """q(x_t | x_0) of one image at paper time t (0 = the image itself)."""
+
+    target: Target
+    image: np.ndarray = field(compare=False, repr=False)  # (C, H, W) in [0, 1]
+    t: int = 0
+    seed: int = 0
+
+
+def schedule_for(config: dict) -> NoiseSchedule:
+    return NoiseSchedule.from_config(config)
+
+
+def schedule_curves(config: dict) -> dict[str, np.ndarray]:
+    """alpha_bar and SNR over paper time t = 0..T (for the schedule plot)."""
+    sched = schedule_for(config)
+    ab = np.concatenate([[1.0], sched.alphas_cumprod.astype(np.float64)])
+    with np.errstate(divide="ignore"):
+        snr = ab / np.maximum(1.0 - ab, 1e-12)
+    return {"t": np.arange(ab.size), "alpha_bar": ab, "snr": snr}
+
+
+def to_unit(x: np.ndarray) -> np.ndarray:
+    """Model space [-1, 1] -> [0, 1]."""
+    return np.clip((x + 1.0) * 0.5, 0.0, 1.0)
+
+
+def noise_to_unit(n: np.ndarray) -> np.ndarray:
+    """Noise shown at +-2 standard deviations around mid grey."""
+    return np.clip(n * 0.25 + 0.5, 0.0, 1.0)
+
+
+def frame_grids(x_t: np.ndarray, x0: np.ndarray, eps: np.ndarray, added: np.ndarray) -> dict[str, np.ndarray]:
+    cols = _cols(x_t.shape[0])
+    return {
+        "x_t": image_grid(to_unit(x_t), cols=cols),
+        "x0": image_grid(to_unit(x0), cols=cols),
+        "eps": image_grid(noise_to_unit(eps), cols=cols),
+        "noise": image_grid(noise_to_unit(added), cols=cols),
+    }
+
+
+def _cols(n: int) -> int:
+    return int(np.ceil(np.sqrt(n)))
+
+
+def _eps_fn(pool: RuntimePool, target: Target):
+    runtime = pool.get(target.checkpoint, family="diffusion")
+    info = {"runner": None, "model_ms": 0.0}
+
+    def eps(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out, runner = runtime.run("eps", {"x": x, "t": t}, target.backend, target.device)
+        info["model_ms"] += (time.perf_counter() - t0) * 1000.0
+        info["runner"] = runner
+        return out["eps"]
+
+    return runtime, eps, info
+
+
+def model_image(image: np.ndarray, config: dict) -> np.ndarray:
+    """A (C, H, W) image in [0, 1] -> model space [-1, 1], checked against the model."""
+    c, s = int(config.get("channels", 1)), int(config.get("image_size", 28))
+    if image.shape != (c, s, s):
+        raise ValueError(f"the image is {tuple(image.shape)}, the model takes {(c, s, s)}")
+    return (image.astype(np.float32) * 2.0 - 1.0)[None]
+
+
+def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
+    if not 1 <= req.batch <= MAX_BATCH:
+        raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {req.batch}")
+    runtime, eps, info = _eps_fn(pool, req.target)
+    cfg = runtime.config
+    sched = schedule_for(cfg)
+    T = sched.num_train_timesteps
+    sampler = make_sampler(req.sampler, sched, eta=req.eta, variance=req.variance)
+    steps = int(req.steps) if req.sampler == "ddim" else int(req.steps or T)
+    c, s = int(cfg.get("channels", 1)), int(cfg.get("image_size", 28))
+    shape = (int(req.batch), c, s, s)
+    x_start = None
+    if req.image is not None:
+        if req.t_start is None or not 1 <= int(req.t_start) <= T:
+            raise ValueError(f"denoising from an image needs a start time t between 1 and {T}")
+        x_start = model_image(req.image, cfg)
+        sampler.set_custom_timesteps(sdedit_timesteps(int(req.t_start) - 1, steps, T))
+    else:
+        sampler.set_timesteps(steps)
+    t_begin = time.perf_counter()
+    last = None
+    for rec in sample_loop(eps, sampler, shape, req.seed, x_start=x_start):
+        grids = frame_grids(rec["x_t"], rec["x0"], rec["eps"], rec["added"])
+        last = rec
+        runner = info["runner"]
+        yield Output(grids["x0"], {"frame": grids, "k": rec["k"], "n": rec["n"], "t": rec["t"] + 1,
+                                   "t_prev": sampler.previous_timestep(rec["t"]) + 1},
+                     runner.name, runner.device, final=False)
+    assert last is not None
+    final = image_grid(to_unit(last["prev"]), cols=_cols(shape[0]))
+    runner = info["runner"]
+    total_ms = (time.perf_counter() - t_begin) * 1000.0
+    yield Output(final, {"final": final, "samples": to_unit(last["prev"]), "n": last["n"],
+                         "total_ms": total_ms, "model_ms": info["model_ms"]},
+                 runner.name, runner.device, total_ms)
+
+
+def forward(pool: RuntimePool, req: DiffusionForward) -> Output:
+    cfg = pool.get(req.target.checkpoint, family="diffusion").config
+    sched = schedule_for(cfg)
+    T = sched.num_train_timesteps
+    if not 0 <= int(req.t) <= T:
+        raise ValueError(f"t must be between 0 and {T}, got {req.t}")
+    x0 = model_image(req.image, cfg)
+    # The same first draw sample_loop uses for SDEdit, so "denoise from t" starts from this picture.
+    noise = np.random.default_rng(int(req.seed)).standard_normal(x0.shape, dtype=np.float32)
+    x_t = sched.q_sample(x0, int(req.t) - 1, noise)
+    ab = 1.0 if req.t == 0 else float(sched.alphas_cumprod[int(req.t) - 1])
+    return Output(image_grid(to_unit(x_t), cols=1, pad=0), {"t": int(req.t), "alpha_bar": ab, "x_t": x_t[0]},
+                  "numpy", "cpu", None)
+
+
+HANDLERS = {DiffusionSample: sample, DiffusionForward: forward}
+
+
+def register(renderer, pool: RuntimePool) -> None:
+    """Register the diffusion handlers on a renderer (or anything with ``register``)."""
+    for request_type, fn in HANDLERS.items():
+        renderer.register(request_type, lambda req, fn=fn: fn(pool, req))
+
+
+# ---- export of a recorded trajectory ---------------------------------------------------
+def _upscale(image: np.ndarray, scale: int) -> np.ndarray:
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1) if scale > 1 else image
+
+
+def pick_frames(count: int, total: int) -> list[int]:
+    """``count`` frame indices spread evenly over ``total`` frames, first and last included."""
+    if total <= 0:
+        return []
+    count = max(1, min(count, total))
+    return sorted(set(np.linspace(0, total - 1, count).round().astype(int).tolist()))
+
+
+def export_gif(frames: list[np.ndarray], path: str | Path, fps: float = 20.0, scale: int = 4,
+               max_frames: int = 200, hold_last_ms: int = 1000) -> Path:
+    """Write uint8 frames as an animated GIF (at most ``max_frames``, evenly picked)."""
+    from PIL import Image
+
+    if not frames:
+        raise ValueError("there is no recorded trajectory to export")
+    idx = pick_frames(max_frames, len(frames))
+    images = [Image.fromarray(_upscale(frames[i], scale)) for i in idx]
+    path = Path(path)
+    duration = [max(20, int(1000 / max(fps, 0.1)))] * len(images)
+    duration[-1] = max(duration[-1], hold_last_ms)
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration,
+                   loop=0, optimize=False)
+    return path
+
+
+def png_strip(frames: list[np.ndarray], count: int = 10, scale: int = 2) -> np.ndarray:
+    """``count`` frames spread over the trajectory, side by side with a 2-pixel gap."""
+    if not frames:
+        raise ValueError("there is no recorded trajectory to export")
+    picked = [_upscale(frames[i], scale) for i in pick_frames(count, len(frames))]
+    h = max(f.shape[0] for f in picked)
+    gap = np.zeros((h, 2) + picked[0].shape[2:], dtype=np.uint8)
+    parts = []
+    for f in picked:
+        parts += [f, gap]
+    return np.concatenate(parts[:-1], axis=1)
