@@ -255,20 +255,25 @@ def test_worker_stops_and_saves_when_its_app_dies(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, sys, time\n"
+        "import PySide6.QtCore  # like main.py's app: Qt in the parent, never in the worker\n"
         "from studio.training.worker import WorkerHandle\n"
         "from studio.training.trainer import TrainOptions\n"
         "if __name__ == '__main__':\n"
         "    h = WorkerHandle()\n"
         f"    h.start(TrainOptions(family='vae', out={str(tmp_path / 'run')!r}, steps=100000, batch_size=32,\n"
         "                         checkpoint_every=0, preview_every=0, model={'latent_dim': 2}))\n"
-        "    while not any(type(e).__name__ == 'Progress' for e in h.poll()): time.sleep(0.02)\n"
-        "    print(h.pid, flush=True)\n"
+        "    seen = []\n"
+        "    while not any(type(e).__name__ == 'Progress' for e in seen): seen += h.poll(); time.sleep(0.02)\n"
+        "    started = [e for e in seen if getattr(e, 'state', '') == 'started'][0]\n"
+        "    print(h.pid, started.detail['qt_loaded'], flush=True)\n"
         "    os._exit(0)\n")
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
                          timeout=60, cwd=root)
-    pid = int(res.stdout.split()[0])
+    pid, qt_loaded = res.stdout.split()[:2]
+    pid = int(pid)
+    assert qt_loaded == "False"  # the worker did not re-import the parent's Qt-importing main
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (tmp_path / "run" / INFO_NAME).exists():
         time.sleep(0.1)

@@ -242,7 +242,8 @@ class WorkerHandle:
             args=(plan.options.to_dict(), plan.resume, cmd_read, evt_write),
             name=f"studio-train-{plan.options.family}",
         )
-        proc.start()
+        with _main_module_hidden():
+            proc.start()
         # Close the child's ends here so either side dying reads as end-of-file.
         evt_write.close()
         cmd_read.close()
@@ -387,6 +388,34 @@ class WorkerHandle:
                     conn.close()
                 except OSError:
                     pass
+
+
+class _main_module_hidden:
+    """Spawn re-imports the parent's ``__main__`` in the child unless it cannot find it.
+
+    The worker's entry point lives in this module, so the child needs nothing from
+    ``__main__``; hiding it keeps whatever the app was launched with (a script that
+    imports Qt at the top, ``python -m pytest``, a benchmark) out of the worker and
+    makes it start faster.
+    """
+
+    def __enter__(self):
+        self.main = sys.modules.get("__main__")
+        self.saved = {}
+        for name in ("__spec__", "__file__"):
+            if self.main is not None and name in vars(self.main):
+                self.saved[name] = vars(self.main)[name]
+        if self.main is not None:
+            if "__spec__" in self.saved:
+                self.main.__spec__ = None
+            if "__file__" in self.saved:
+                del self.main.__file__
+        return self
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
+            setattr(self.main, name, value)
+        return False
 
 
 def describe_event(ev: Event) -> str:
