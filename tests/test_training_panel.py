@@ -135,6 +135,19 @@ def test_pause_resume_and_stop_saves(qtbot, panel, tmp_path):
     assert len(ckpt.training_state["history/loss"]) == stopped_at
     assert panel.handle.exitcode == 0
 
+    # The run list reopens the run: its logged curve and its settings (for Resume run).
+    panel.form.steps.setValue(77)
+    panel.curves.clear()
+    panel.runs.list.setCurrentRow(-1)
+    panel.runs.refresh()
+    item = panel.runs.list.item(0)
+    assert item.data(Qt.UserRole) == str(out) and f"step {stopped_at}" in item.text()
+    rect = panel.runs.list.visualItemRect(item)
+    qtbot.mouseClick(panel.runs.list.viewport(), Qt.LeftButton, pos=rect.center())
+    assert panel.form.steps.value() == 3000 and panel.form.out.text() == str(out)
+    x, _ = panel.curves.data("loss")
+    assert list(x) == [float(s) for s in range(10, stopped_at + 1, 10)]  # log.jsonl, every 10 steps
+
 
 def test_sigkill_is_reported_and_resume_continues_the_curves(qtbot, panel, tmp_path):
     out = tmp_path / "runs" / "killed"

@@ -197,6 +197,20 @@ def test_bad_datasets_are_refused_before_anything_is_spawned(tmp_path):
     assert not h.started
 
 
+def test_an_error_in_the_worker_comes_back_with_its_traceback(tmp_path, handles):
+    import dataclasses
+
+    good = prepare_run(opts(tmp_path / "run"))
+    broken = dataclasses.replace(good, options=dataclasses.replace(good.options, data=str(tmp_path / "gone")))
+    h = WorkerHandle()
+    handles.append(h)
+    h.start(broken.options, plan=broken)  # validation skipped: the dataset "vanished" since
+    pump(h, lambda ev: h.failed is not None, timeout=30)
+    assert h.join(10) and h.exitcode == 1 and h.crashed()
+    assert "no such file or folder" in h.failed.message
+    assert "Traceback" in h.failed.traceback and "open_dataset" in h.failed.traceback
+
+
 def test_detached_worker_trains_on_and_leaves_nothing_behind(tmp_path, handles):
     from studio.training.checkpoint import read_metadata
 

@@ -95,7 +95,7 @@ class TrainingPanel(Panel):
         self.end_reason = ""
         self._followed = False
         self._planning: Future | None = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="studio-train-check")
+        self._executor: ThreadPoolExecutor | None = None
         self._last_redraw = 0.0
         self._build()
         self.timer = QTimer(self)
@@ -256,6 +256,8 @@ class TrainingPanel(Panel):
             return
         self.show_info("Checking the dataset and options…")
         self._set_state("checking")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="studio-train-check")
         self._planning = self._executor.submit(fn, *args)
         self.timer.start()
 
@@ -388,6 +390,7 @@ class TrainingPanel(Panel):
             return
         self.progress.setMaximum(p.total_steps)
         self.progress.setValue(p.step)
+        self.progress.setFormat(f"%p%  ETA {_fmt_eta(p.eta_s)}" if p.step < p.total_steps else "%p%")
         losses = "  ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
         self.progress_label.setText(
             f"step {p.step}/{p.total_steps}  epoch {p.epoch:.2f}  {losses}  "
@@ -430,9 +433,22 @@ class TrainingPanel(Panel):
         """Show an earlier run's curves (from log.jsonl) and make it the output folder."""
         if self.state != "idle":
             return
+        saved = self._saved_options(run_dir)
+        if saved:  # so "Resume run" continues it with its own settings
+            self.form.set_values({k: v for k, v in saved.items() if k != "out"})
         self.form.out.setText(run_dir)
         self.curves.set_history(read_log(run_dir))
         self.progress_label.setText(f"{Path(run_dir).name}: {self.curves.point_count()} logged steps")
+
+    @staticmethod
+    def _saved_options(run_dir: str) -> dict:
+        from studio.training.checkpoint import CheckpointError, read_metadata
+
+        last = Path(run_dir) / "last.safetensors"
+        try:
+            return dict((read_metadata(last).get("extra") or {}).get("options") or {})
+        except (CheckpointError, OSError):
+            return {}
 
     def _open_run(self, run_dir: str) -> None:
         from studio.training.checkpoint import CheckpointError, read_metadata
@@ -497,4 +513,7 @@ class TrainingPanel(Panel):
         self.timer.stop()
         if self.handle is not None and not self.handle.detached and self.handle.is_alive():
             self.handle.shutdown()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self._planning = None
