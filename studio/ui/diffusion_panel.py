@@ -390,3 +390,43 @@ class DiffusionPanel(Panel):
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG strip", "trajectory.png", "PNG images (*.png)")
         if path:
             self.export_strip(path)
+
+
+def measure_playback_fps(checkpoint: str, seconds: float = 2.0) -> float:
+    """Frames per second the real panel paints playing a recorded trajectory (benchmark; offscreen)."""
+    import os
+    import time
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.context import AppContext
+
+    app = QApplication.instance() or QApplication([])
+    ctx = AppContext("onnx", "cpu")
+    ctx.checkpoints["diffusion"] = checkpoint
+    panel = DiffusionPanel(ctx)
+    panel.resize(1200, 800)
+    panel.show()
+    deadline = time.perf_counter() + 60
+    while (panel.running or not panel.frames) and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+    if panel.running:
+        raise RuntimeError("the panel's first sample did not finish within 60 s")
+    painted: list[float] = []
+    panel.views["x0"].painted.connect(lambda frame: painted.append(time.perf_counter()))
+    panel.playback.loop.setChecked(True)
+    panel.playback.set_index(0)
+    panel.playback.play()
+    panel.playback.set_interval_ms(0)  # as fast as the event loop paints
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        app.processEvents()
+    elapsed = time.perf_counter() - t0
+    panel.playback.pause()
+    ctx.bridge.shutdown()
+    panel.close()
+    panel.deleteLater()
+    app.processEvents()
+    return len(painted) / elapsed
