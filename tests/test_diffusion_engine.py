@@ -210,3 +210,21 @@ def test_trainer_steps_checkpoints_ema_and_resumes_exactly(tmp_path, mnist_small
     assert grid.dtype == np.uint8 and grid.shape == (2 * 29 + 1, 8 * 29 + 1)
     slim = tr2.to_checkpoint(with_training_state=False)
     assert not slim.training_state and build_torch_model(slim).cfg.base == 8
+
+
+def test_the_app_worker_accepts_diffusion_runs(tmp_path, mnist_small):
+    from studio.training.trainer import TrainOptions
+    from studio.training.worker import TrainingSetupError, family_names, prepare_run
+
+    assert "diffusion" in family_names()
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=mnist_small.images[:128], labels=mnist_small.labels[:128])
+    plan = prepare_run(TrainOptions("diffusion", str(tmp_path / "run"), data=str(data), steps=10,
+                                    model={"base": 8, "mults": [1, 2], "attn_res": [14], "groups": 4}))
+    assert plan.options.model["schedule"] == "linear" and plan.options.model["timesteps"] == 1000
+    with pytest.raises(TrainingSetupError, match="not divisible"):
+        prepare_run(TrainOptions("diffusion", str(tmp_path / "run2"), data=str(data), steps=10,
+                                 model={"base": 8, "mults": [1, 2, 2, 2]}))
+    with pytest.raises(TrainingSetupError, match="noise schedule"):
+        prepare_run(TrainOptions("diffusion", str(tmp_path / "run3"), data=str(data), steps=10,
+                                 model={"base": 8, "mults": [1, 2], "attn_res": [], "schedule": "quadratic"}))
