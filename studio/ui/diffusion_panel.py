@@ -101,7 +101,7 @@ class DiffusionPanel(Panel):
         for i, key in enumerate(ops.VIEWS):
             title = QLabel(ops.VIEW_TITLES[key])
             title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            view = ImageView(min_size=150)
+            view = ImageView(min_size=200)
             view.set_placeholder("press Sample")
             self.views[key] = view
             grid.addWidget(title, 0, i)
@@ -117,6 +117,7 @@ class DiffusionPanel(Panel):
         for key in ops.VIEWS:
             self.export_view.addItem(ops.VIEW_TITLES[key], key)
         self.export_view.setCurrentIndex(ops.VIEWS.index("x0"))
+        self.run_info = QLabel("")
         self.gif_button = QPushButton("Export GIF…")
         self.strip_button = QPushButton("Export PNG strip…")
         export = QHBoxLayout()
@@ -124,9 +125,12 @@ class DiffusionPanel(Panel):
         export.addWidget(self.export_view)
         export.addWidget(self.gif_button)
         export.addWidget(self.strip_button)
-        export.addStretch(1)
+        export.addWidget(self.run_info, 1)
         self.info = QLabel("")
         self.info.setWordWrap(True)
+        self.schedule.setMaximumHeight(260)
+        for view in (self.forward_box.source, self.forward_box.noised):
+            view.setMaximumSize(220, 220)
 
         bottom = QHBoxLayout()
         left = QVBoxLayout()
@@ -139,9 +143,9 @@ class DiffusionPanel(Panel):
         layout = QVBoxLayout(self.body)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
-        layout.addLayout(grid, 3)
+        layout.addLayout(grid, 5)
         layout.addWidget(self.playback)
-        layout.addLayout(bottom, 2)
+        layout.addLayout(bottom, 3)
 
         self.sampler.currentIndexChanged.connect(self._sampler_changed)
         self.sample_button.clicked.connect(self.start_sampling)
@@ -264,7 +268,7 @@ class DiffusionPanel(Panel):
         self.running = False
         self.sample_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        self.show_info(message)
+        self.run_info.setText(message)
 
     # --- forward process -------------------------------------------------------------
     def set_input_image(self, source) -> bool:
