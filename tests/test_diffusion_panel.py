@@ -163,3 +163,10 @@ def test_export_gif_and_strip(panel, tmp_path):
     strip = panel.export_strip(str(tmp_path / "t.png"), view="x_t", count=6)
     with Image.open(strip) as im:
         assert im.size == (6 * 60 + 5 * 2, 60)
+
+
+def test_refuses_a_checkpoint_of_another_family(panel, tiny_vae_path):
+    before = panel.checkpoint
+    panel.open_checkpoint(str(tiny_vae_path))
+    assert panel.checkpoint == before
+    assert "not a diffusion model" in panel.status.text()

@@ -216,7 +216,9 @@ class DiffusionPanel(Panel):
         self.info.setText(f"{self.config.get('image_size', '?')}px UNet, base {self.config.get('base', '?')}, "
                           f"{self.config.get('schedule', 'linear')} schedule, T={T}, "
                           f"step {meta.get('step', 0)}{quality}")
-        self.refresh()
+        self.start_sampling()  # a new model: record a new trajectory
+        if self.input_image is not None:
+            self.render_forward()
 
     def target(self) -> ops.Target:
         return ops.Target(self.checkpoint, self.context.backend, self.context.device)
