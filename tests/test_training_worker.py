@@ -261,6 +261,28 @@ def test_background_worker_stops_and_saves_on_request_or_sigterm(tmp_path, handl
     assert read_metadata(tmp_path / "b" / "last.safetensors")["step"] == h2.finished.step
 
 
+@pytest.mark.parametrize("detach", [True, False])
+def test_child_tells_a_detach_from_a_dead_parent(detach):
+    """The parent detaches by sending "detach" and closing its ends; the child may hit the
+    broken event pipe before it reads that command, and must still keep training."""
+    import multiprocessing as mp
+
+    from studio.training.worker import _Child
+
+    evt_read, evt_write = mp.Pipe(duplex=False)
+    cmd_read, cmd_write = mp.Pipe(duplex=False)
+    child = _Child(cmd_read, evt_write)
+    if detach:
+        cmd_write.send(("detach",))
+    cmd_write.close()
+    evt_read.close()
+    child.emit(Status("x"))  # broken pipe first
+    assert child.lost and child.headless
+    child.between_steps(trainer=None)
+    assert child.detached is detach
+    assert child.stop_reason == ("" if detach else "the app exited")
+
+
 def test_worker_stops_and_saves_when_its_app_dies(tmp_path):
     """A parent that exits without a word: the worker saves a checkpoint and exits."""
     import subprocess

@@ -471,6 +471,8 @@ class _Child:
         self.stop_reason = ""
         self.headless = False  # detached or parent gone: no more events
         self.detached = False
+        self.lost = False  # a pipe to the parent broke
+        self.commands_closed = False
         self.terminated = False
         self.out: Path | None = None
         self._last_file_check = 0.0
@@ -496,17 +498,21 @@ class _Child:
             self.parent_gone()
 
     def parent_gone(self) -> None:
+        # Decided in between_steps, after the commands still in the pipe are read:
+        # a parent that detached sent "detach" before closing its ends.
         self.headless = True
-        if not self.detached and not self.stop_reason:
-            self.stop_reason = "the app exited"
+        self.lost = True
 
     # commands in
     def _recv(self):
+        if self.commands_closed:
+            return None
         try:
-            if self.headless or not self.commands.poll():
+            if not self.commands.poll():
                 return None
             return self.commands.recv()
         except (EOFError, OSError):
+            self.commands_closed = True
             self.parent_gone()
             return None
 
@@ -539,6 +545,8 @@ class _Child:
             if cmd is not None:
                 self.handle(cmd, trainer)
                 continue
+            if self.lost and not self.detached and not self.stop_reason:
+                self.stop_reason = "the app exited"  # no orphan: save and end
             self._check_signals()
             if self.stop_reason or not self.paused:
                 return
@@ -548,7 +556,7 @@ class _Child:
             try:
                 self.commands.poll(PAUSE_POLL_S)
             except (EOFError, OSError):
-                self.parent_gone()
+                pass  # the next _recv sees it
 
     def _check_signals(self) -> None:
         if self.terminated and not self.stop_reason:

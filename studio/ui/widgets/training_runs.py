@@ -75,7 +75,7 @@ class RunList(QWidget):
         self.refresh_btn.clicked.connect(self.refresh)
         self.open_btn = QPushButton("Open in explorer")
         self.open_btn.clicked.connect(lambda: self._emit_current(self.openRequested))
-        self.resume_btn = QPushButton("Resume")
+        self.resume_btn = QPushButton("Resume run")
         self.resume_btn.setToolTip("continue this run from its last checkpoint")
         self.resume_btn.clicked.connect(lambda: self._emit_current(self.resumeRequested))
         self.stop_btn = QPushButton("Stop background run")
