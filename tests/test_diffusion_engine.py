@@ -181,6 +181,22 @@ def test_trainer_steps_checkpoints_ema_and_resumes_exactly(tmp_path, mnist_small
     from studio.training.trainer import TrainOptions
 
     assert trainer_class("diffusion") is DiffusionTrainer
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is faster than two fighting other work
+    try:
+        _train_and_resume(tmp_path, mnist_small)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_and_resume(tmp_path, mnist_small):
+    import torch
+
+    from studio.engine.export import build_torch_model
+    from studio.training.checkpoint import load_checkpoint
+    from studio.training.diffusion_trainer import DiffusionTrainer
+    from studio.training.trainer import TrainOptions
+
     model_cfg = {"base": 8, "mults": [1, 2], "attn_res": [14], "groups": 4, "ema": 0.9}
     opts = TrainOptions("diffusion", str(tmp_path / "run"), steps=4, batch_size=16, holdout=64,
                         checkpoint_every=0, preview_every=0, model=dict(model_cfg))
