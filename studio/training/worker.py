@@ -201,6 +201,19 @@ def options_for_resume(run_dir: str | os.PathLike, steps: int | None = None):
     return opts, str(last)
 
 
+def plan_new(values: dict):
+    """Check a new run given TrainOptions fields (from the GUI form)."""
+    from studio.training.trainer import TrainOptions
+
+    return prepare_run(TrainOptions(**values))
+
+
+def plan_resume(run_dir: str, steps: int):
+    """Check continuing ``run_dir`` from its last checkpoint, up to ``steps`` in total."""
+    opts, last = options_for_resume(run_dir, steps)
+    return prepare_run(opts, resume=last)
+
+
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "still running"

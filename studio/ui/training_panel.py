@@ -17,14 +17,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
-    QGridLayout,
-    QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QSplitter,
@@ -36,10 +31,9 @@ from studio.training.events import CheckpointWritten, Failed, Finished, Preview,
 from studio.training.worker import (
     TrainingSetupError,
     WorkerHandle,
-    describe_event,
     family_names,
-    options_for_resume,
-    prepare_run,
+    plan_new,
+    plan_resume,
     read_log,
     request_stop,
     running_pid,
@@ -47,31 +41,12 @@ from studio.training.worker import (
 from studio.ui.panel import Panel
 from studio.ui.widgets.image_view import ImageView
 from studio.ui.widgets.training_form import RUNS_ROOT, TrainingForm
-from studio.ui.widgets.training_plots import LossCurves
-from studio.ui.widgets.training_runs import RunList
+from studio.ui.widgets.training_controls import TrainingControls, ask_close_choice
+from studio.ui.widgets.training_plots import LossCurves, fmt_eta
+from studio.ui.widgets.training_runs import RunList, saved_options
 
 POLL_MS = 50
 REDRAW_S = 0.25
-
-
-def _fmt_eta(seconds: float) -> str:
-    if seconds != seconds or seconds == float("inf"):
-        return "?"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _plan_new(values: dict):
-    from studio.training.trainer import TrainOptions
-
-    return prepare_run(TrainOptions(**values))
-
-
-def _plan_resume(run_dir: str, steps: int):
-    opts, last = options_for_resume(run_dir, steps)
-    return prepare_run(opts, resume=last)
 
 
 class TrainingPanel(Panel):
@@ -109,47 +84,24 @@ class TrainingPanel(Panel):
         self.form = TrainingForm(family_names(), self.runs_root)
         self.follow = QCheckBox("Follow in explorer")
         self.follow.setToolTip("show each new checkpoint in the matching explorer panel as it is written")
-        self.start_btn = QPushButton("Start")
+        self.controls = TrainingControls()
+        c = self.controls
+        self.start_btn, self.resume_run_btn = c.start_btn, c.resume_run_btn
+        self.pause_btn, self.resume_btn, self.stop_btn = c.pause_btn, c.resume_btn, c.stop_btn
+        self.save_btn, self.live_lr, self.lr_btn = c.save_btn, c.live_lr, c.lr_btn
         self.start_btn.clicked.connect(self.start)
-        self.resume_run_btn = QPushButton("Resume run")
-        self.resume_run_btn.setToolTip("continue the run in the output folder from its last checkpoint")
         self.resume_run_btn.clicked.connect(lambda: self.resume_run())
-        self.pause_btn = QPushButton("Pause")
         self.pause_btn.clicked.connect(self.pause)
-        self.resume_btn = QPushButton("Resume")
         self.resume_btn.clicked.connect(self.resume)
-        self.stop_btn = QPushButton("Stop")
-        self.stop_btn.setToolTip("finish the current step, save a checkpoint and stop")
         self.stop_btn.clicked.connect(self.stop)
-        self.save_btn = QPushButton("Save now")
         self.save_btn.clicked.connect(self.save_now)
-        self.live_lr = QDoubleSpinBox()
-        self.live_lr.setDecimals(6)
-        self.live_lr.setRange(1e-7, 1.0)
-        self.live_lr.setSingleStep(1e-4)
-        self.live_lr.setValue(1e-3)
-        self.lr_btn = QPushButton("Set LR")
-        self.lr_btn.setToolTip("change the learning rate of the running job")
         self.lr_btn.clicked.connect(lambda: self.set_lr(self.live_lr.value()))
-
-        buttons = QGridLayout()
-        buttons.addWidget(self.start_btn, 0, 0)
-        buttons.addWidget(self.resume_run_btn, 0, 1)
-        buttons.addWidget(self.pause_btn, 1, 0)
-        buttons.addWidget(self.resume_btn, 1, 1)
-        buttons.addWidget(self.stop_btn, 2, 0)
-        buttons.addWidget(self.save_btn, 2, 1)
-        lr_row = QHBoxLayout()
-        lr_row.addWidget(QLabel("Live LR"))
-        lr_row.addWidget(self.live_lr, 1)
-        lr_row.addWidget(self.lr_btn)
 
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.addWidget(self.form)
         lv.addWidget(self.follow)
-        lv.addLayout(buttons)
-        lv.addLayout(lr_row)
+        lv.addWidget(self.controls)
         lv.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(left)
@@ -210,14 +162,8 @@ class TrainingPanel(Panel):
         running = state in ("running", "paused")
         busy = running or state == "checking"
         self.form.set_running(busy)
-        self.start_btn.setEnabled(not busy)
-        self.resume_run_btn.setEnabled(not busy)
+        self.controls.set_state(state)
         self.runs.resume_btn.setEnabled(not busy)
-        self.pause_btn.setEnabled(state == "running")
-        self.resume_btn.setEnabled(state == "paused")
-        self.stop_btn.setEnabled(running)
-        self.save_btn.setEnabled(running)
-        self.lr_btn.setEnabled(running)
         self.stateChanged.emit(state)
 
     def is_training(self) -> bool:
@@ -240,7 +186,7 @@ class TrainingPanel(Panel):
             old = values["out"]
             values["out"] = self.form.new_output_folder()
             self._note(f"{old} holds a run already (use Resume run to continue it); starting in {values['out']}")
-        self._begin(_plan_new, values)
+        self._begin(plan_new, values)
 
     def resume_run(self, run_dir: str | None = None) -> None:
         """Continue a run from its last checkpoint (optimiser, schedule, RNG and curves)."""
@@ -249,7 +195,7 @@ class TrainingPanel(Panel):
             self._refuse("choose the run to resume (output folder or the run list)")
             return
         self.form.out.setText(run_dir)
-        self._begin(_plan_resume, run_dir, self.form.steps.value())
+        self._begin(plan_resume, run_dir, self.form.steps.value())
 
     def _begin(self, fn, *args) -> None:
         if self.state != "idle" or self.is_training():
@@ -390,11 +336,11 @@ class TrainingPanel(Panel):
             return
         self.progress.setMaximum(p.total_steps)
         self.progress.setValue(p.step)
-        self.progress.setFormat(f"%p%  ETA {_fmt_eta(p.eta_s)}" if p.step < p.total_steps else "%p%")
+        self.progress.setFormat(f"%p%  ETA {fmt_eta(p.eta_s)}" if p.step < p.total_steps else "%p%")
         losses = "  ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
         self.progress_label.setText(
             f"step {p.step}/{p.total_steps}  epoch {p.epoch:.2f}  {losses}  "
-            f"{p.examples_per_s:.0f} img/s  lr {p.lr:.3g}  ETA {_fmt_eta(p.eta_s)}"
+            f"{p.examples_per_s:.0f} img/s  lr {p.lr:.3g}  ETA {fmt_eta(p.eta_s)}"
             + ("  (paused)" if self.state == "paused" else ""))
 
     def _ended(self, h: WorkerHandle) -> None:
@@ -433,22 +379,12 @@ class TrainingPanel(Panel):
         """Show an earlier run's curves (from log.jsonl) and make it the output folder."""
         if self.state != "idle":
             return
-        saved = self._saved_options(run_dir)
+        saved = saved_options(run_dir)
         if saved:  # so "Resume run" continues it with its own settings
             self.form.set_values({k: v for k, v in saved.items() if k != "out"})
         self.form.out.setText(run_dir)
         self.curves.set_history(read_log(run_dir))
         self.progress_label.setText(f"{Path(run_dir).name}: {self.curves.point_count()} logged steps")
-
-    @staticmethod
-    def _saved_options(run_dir: str) -> dict:
-        from studio.training.checkpoint import CheckpointError, read_metadata
-
-        last = Path(run_dir) / "last.safetensors"
-        try:
-            return dict((read_metadata(last).get("extra") or {}).get("options") or {})
-        except (CheckpointError, OSError):
-            return {}
 
     def _open_run(self, run_dir: str) -> None:
         from studio.training.checkpoint import CheckpointError, read_metadata
@@ -479,18 +415,7 @@ class TrainingPanel(Panel):
     # --- closing -------------------------------------------------------------------
     def ask_close(self) -> str:
         """'stop', 'background' or 'cancel' (a question box; tests replace this)."""
-        box = QMessageBox(self)
-        box.setWindowTitle("Training is running")
-        box.setText("A training run is in progress.")
-        box.setInformativeText("Stop it (a checkpoint is saved), or keep it training in the background? "
-                               "A background run writes its checkpoints and log as usual and ends by itself.")
-        stop = box.addButton("Stop and save", QMessageBox.AcceptRole)
-        keep = box.addButton("Keep training in background", QMessageBox.ActionRole)
-        box.addButton(QMessageBox.Cancel)
-        box.setDefaultButton(stop)
-        box.exec()
-        clicked = box.clickedButton()
-        return "stop" if clicked is stop else "background" if clicked is keep else "cancel"
+        return ask_close_choice(self)
 
     def confirm_close(self) -> bool:
         if not self.is_training():

@@ -51,6 +51,17 @@ def describe_run(run_dir: Path) -> str:
     return parts[0] + ": " + ", ".join(parts[1:]) if len(parts) > 1 else parts[0]
 
 
+def saved_options(run_dir: str) -> dict:
+    """The TrainOptions fields a run was started with (from its last checkpoint), or {}."""
+    from studio.training.checkpoint import CheckpointError, read_metadata
+
+    try:
+        meta = read_metadata(Path(run_dir) / "last.safetensors")
+    except (CheckpointError, OSError):
+        return {}
+    return dict((meta.get("extra") or {}).get("options") or {})
+
+
 def find_runs(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
