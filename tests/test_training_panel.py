@@ -214,3 +214,19 @@ def test_closing_while_training_stops_and_saves_or_keeps_going(qtbot, panel, tmp
     assert panel.confirm_close() is True
     assert not panel.handle.is_alive() and panel.handle.finished.stopped_early
     assert read_metadata(out / "last.safetensors")["step"] == panel.handle.finished.step
+
+
+def test_closing_can_keep_training_in_the_background(qtbot, panel, tmp_path, monkeypatch):
+    from studio.training.worker import running_pid
+
+    out = tmp_path / "runs" / "background"
+    configure(panel, out, steps=150, checkpoint_every=0, preview_every=0)
+    click(qtbot, panel.start_btn)
+    qtbot.waitUntil(lambda: panel.last_progress is not None, timeout=30_000)
+    pid = panel.handle.pid
+    monkeypatch.setattr(panel, "ask_close", lambda: "background")
+    assert panel.confirm_close() is True
+    assert panel.handle.detached and running_pid(out) == pid  # still training, on its own
+    qtbot.waitUntil(lambda: running_pid(out) is None, timeout=60_000)
+    assert read_metadata(out / "last.safetensors")["step"] == 150  # it finished the run
+    qtbot.waitUntil(lambda: not Path(f"/proc/{pid}").exists(), timeout=5000)  # and was reaped
