@@ -71,15 +71,17 @@ def test_dropping_an_image_encodes_it(qtbot, panel, tmp_path, mnist_small):
     digit = (mnist_small.images[3, 0] * 255).astype(np.uint8)
     path = tmp_path / "digit.png"
     Image.fromarray(255 - digit).convert("RGB").save(path)  # dark ink on white paper
-    with qtbot.waitSignal(panel.pair.painted, timeout=WAIT):
+    with qtbot.waitSignal(panel.rendered, timeout=WAIT,
+                          check_params_cb=lambda r: r.channel == "vae.encode") as encoded:
         drop_files(panel, [path])
+    qtbot.waitUntil(lambda: panel.pair.image() is not None, timeout=WAIT)
     assert "digit.png" in panel.encoded_label.text()
     pair = panel.pair.image()
     assert pair.shape == (30, 59)  # input | reconstruction
     left, right = pair[1:29, 1:29].astype(float), pair[1:29, 30:58].astype(float)
     assert np.abs(left - digit).mean() < 3  # inverted back to MNIST polarity
     assert np.abs(left - right).mean() < 60  # the reconstruction resembles it
-    mu = panel.last_result.data["mu"]
+    mu = encoded.args[0].data["mu"]
     qtbot.waitUntil(lambda: np.allclose(panel.sliders.values(), mu, atol=0.011), timeout=WAIT)
 
 
