@@ -175,11 +175,11 @@ def test_refuses_a_checkpoint_of_another_family(panel, tiny_vae_path):
 
 
 def test_thousands_of_signals_do_not_exhaust_singleton_refcounts(qtbot, panel):
-    # PySide6 6.12.0 drops a reference to True on every Python-side emit; the panel's guard
-    # keeps a 1000-step run (several emits per step) from aborting the interpreter.
+    # PySide6 6.12.0 dropped a reference to True on every Python-side emit and aborted
+    # Python 3.11 after a few thousand (one 1000-step run streams several per step).
     import sys
 
+    before = sys.getrefcount(True)
     for i in range(5000):
         panel.forward_box.source.painted.emit(i)
-    if sys.version_info < (3, 12):
-        assert sys.getrefcount(True) > 1 << 39
+    assert sys.getrefcount(True) >= before - 100

@@ -27,11 +27,7 @@ from studio.ui.panel import Panel
 from studio.ui.widgets.diffusion_forward import ForwardBox
 from studio.ui.widgets.diffusion_playback import PlaybackControls
 from studio.ui.widgets.diffusion_schedule import SchedulePlot
-from studio.ui.widgets.diffusion_refguard import make_singletons_immortal
 from studio.ui.widgets.image_view import ImageView
-
-# Streaming 1000 steps emits thousands of Qt signals: see diffusion_refguard.
-make_singletons_immortal()
 
 
 class DiffusionPanel(Panel):
