@@ -93,8 +93,8 @@ def bench(quick: bool) -> dict:
     from studio.engine.threads import compute_threads
 
     threads = compute_threads(None)
-    steps = 300 if quick else 1200
-    rounds = 1 if quick else 2
+    steps = 200 if quick else 1000
+    rounds = 2 if quick else 3
     bare, worker = [], []
     for _ in range(rounds):  # interleaved, best of each: other load hits both alike
         bare.append(bare_steps_per_s(steps, threads))
