@@ -174,3 +174,28 @@ def test_the_window_opens_every_panel(qtbot, vae_2d_path):
         window.tabs.setCurrentIndex(i)
         assert window.panels[name].isVisible()
     ctx.bridge.shutdown()
+
+
+def test_following_a_run_folder_reloads_new_checkpoints(qtbot, tmp_path, vae_2d_path):
+    import os
+
+    from studio.training.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    ckpt = load_checkpoint(vae_2d_path)
+    save_checkpoint(ckpt, run / "last.safetensors")
+    ctx = AppContext("onnx", "cpu")
+    ctx.checkpoints["vae"] = str(run)  # opened as a folder, as `--checkpoint RUN_DIR` does
+    p = VAEPanel(ctx)
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitUntil(p.has_first_image, timeout=WAIT)
+    before = p.decoded.image().copy()
+    bias = "decoder.deconv.2.bias"  # the logits of the last layer
+    ckpt.weights[bias] = ckpt.weights[bias] + 2.0  # a visibly brighter "newer" model
+    newer = save_checkpoint(ckpt, run / "step_0000100.safetensors")
+    os.utime(newer, ns=(newer.stat().st_mtime_ns + 10**9,) * 2)
+    with qtbot.waitSignal(p.decoded.painted, timeout=WAIT):
+        ctx.checkpointUpdated.emit("vae", str(newer))
+    assert p.decoded.image().mean() > before.mean() + 10
+    ctx.bridge.shutdown()

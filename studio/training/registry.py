@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from studio.training.trainer import Trainer
+if TYPE_CHECKING:  # importing the trainer base would import torch
+    from studio.training.trainer import Trainer
 
 TRAINERS = {
     "vae": "studio.training.vae_trainer:VAETrainer",
@@ -12,7 +14,7 @@ TRAINERS = {
 }
 
 
-def trainer_class(family: str) -> type[Trainer]:
+def trainer_class(family: str) -> "type[Trainer]":
     if family not in TRAINERS:
         raise ValueError(f"unknown model family '{family}' (known: {', '.join(sorted(TRAINERS))})")
     module, name = TRAINERS[family].split(":")

@@ -151,21 +151,7 @@ def prepare_run(options, resume: str | os.PathLike | None = None) -> RunPlan:
 
 
 def family_names() -> list[str]:
-    """The trainer families, read without importing torch when it is not loaded yet."""
-    if "torch" in sys.modules or "studio.training.registry" in sys.modules:
-        from studio.training.registry import TRAINERS
-
-        return list(TRAINERS)
-    import ast
-    import importlib.util
-
-    spec = importlib.util.find_spec("studio.training.registry")
-    tree = ast.parse(Path(spec.origin).read_text())
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else \
-            [node.target] if isinstance(node, ast.AnnAssign) else []
-        if any(isinstance(t, ast.Name) and t.id == "TRAINERS" for t in targets):
-            return list(ast.literal_eval(node.value))
+    """The trainer families (the registry imports no torch)."""
     from studio.training.registry import TRAINERS
 
     return list(TRAINERS)

@@ -217,7 +217,11 @@ class VAEPanel(Panel):
         self.refresh()
 
     def _checkpoint_updated(self, family: str, path: str) -> None:
-        if family == "vae" and path == self.checkpoint:
+        if family != "vae" or not self.checkpoint:
+            return
+        mine, theirs = Path(self.checkpoint).resolve(), Path(path).resolve()
+        # A run opened as a folder shows its newest checkpoint: any file written there counts.
+        if theirs == mine or theirs.parent == mine:
             self.refresh()  # the pool reloads a file whose mtime changed
 
     # --- requests ------------------------------------------------------------------
