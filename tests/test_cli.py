@@ -1,13 +1,11 @@
 """The launcher and the headless commands, run as a user would run them."""
 
-import json
 import os
 import pickle
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import REPO

@@ -230,7 +230,7 @@ def _train_and_resume(tmp_path, mnist_small):
 
 def test_the_app_worker_accepts_diffusion_runs(tmp_path, mnist_small):
     from studio.training.trainer import TrainOptions
-    from studio.training.worker import TrainingSetupError, family_names, prepare_run
+    from studio.training.runs import TrainingSetupError, family_names, prepare_run
 
     assert "diffusion" in family_names()
     data = tmp_path / "digits.npz"

@@ -217,7 +217,7 @@ def test_closing_while_training_stops_and_saves_or_keeps_going(qtbot, panel, tmp
 
 
 def test_closing_can_keep_training_in_the_background(qtbot, panel, tmp_path, monkeypatch):
-    from studio.training.worker import running_pid
+    from studio.training.runs import running_pid
 
     out = tmp_path / "runs" / "background"
     configure(panel, out, steps=150, checkpoint_every=0, preview_every=0)

@@ -12,14 +12,8 @@ import numpy as np
 import pytest
 
 from studio.training.events import CheckpointWritten, Finished, Progress, Status
-from studio.training.worker import (
-    INFO_NAME,
-    TrainingSetupError,
-    WorkerHandle,
-    options_for_resume,
-    prepare_run,
-    read_log,
-)
+from studio.training.runs import INFO_NAME, TrainingSetupError, options_for_resume, prepare_run, read_log
+from studio.training.worker import WorkerHandle
 
 
 def opts(out, **kw):
@@ -237,7 +231,7 @@ def test_detached_worker_trains_on_and_leaves_nothing_behind(tmp_path, handles):
 
 def test_background_worker_stops_and_saves_on_request_or_sigterm(tmp_path, handles):
     from studio.training.checkpoint import read_metadata
-    from studio.training.worker import request_stop, running_pid
+    from studio.training.runs import request_stop, running_pid
 
     h = WorkerHandle()
     handles.append(h)
@@ -267,7 +261,7 @@ def test_child_tells_a_detach_from_a_dead_parent(detach):
     broken event pipe before it reads that command, and must still keep training."""
     import multiprocessing as mp
 
-    from studio.training.worker import _Child
+    from studio.training.worker_child import _Child
 
     evt_read, evt_write = mp.Pipe(duplex=False)
     cmd_read, cmd_write = mp.Pipe(duplex=False)

@@ -28,9 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.training.events import CheckpointWritten, Failed, Finished, Preview, Progress, Status
-from studio.training.worker import (
+from studio.training.runs import (
     TrainingSetupError,
-    WorkerHandle,
     family_names,
     plan_new,
     plan_resume,
@@ -38,6 +37,7 @@ from studio.training.worker import (
     request_stop,
     running_pid,
 )
+from studio.training.worker import WorkerHandle
 from studio.ui.panel import Panel
 from studio.ui.widgets.image_view import ImageView
 from studio.ui.widgets.training_form import RUNS_ROOT, TrainingForm

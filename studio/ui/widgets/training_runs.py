@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.training.worker import INFO_NAME, LOG_NAME, running_pid
+from studio.training.runs import INFO_NAME, LOG_NAME, running_pid
 
 
 def describe_run(run_dir: Path) -> str:
