@@ -3,7 +3,7 @@
 The parent (the training panel) holds a :class:`WorkerHandle`. ``start``
 validates the options and the dataset *in the parent* (so a bad folder or a
 wrong channel count is reported before anything is spawned), then starts
-:func:`worker_main` with multiprocessing's spawn context. The child runs the
+:func:`studio.training.worker_child.worker_main` with multiprocessing's spawn context. The child runs the
 family trainer, the same ``Trainer.run()`` generator ``python -m studio.train``
 runs headless, and talks over two one-way pipes:
 
@@ -235,7 +235,7 @@ class WorkerHandle:
 class _main_module_hidden:
     """Spawn re-imports the parent's ``__main__`` in the child unless it cannot find it.
 
-    The worker's entry point lives in this module, so the child needs nothing from
+    The worker's entry point lives in studio.training.worker_child, so the child needs nothing from
     ``__main__``; hiding it keeps whatever the app was launched with (a script that
     imports Qt at the top, ``python -m pytest``, a benchmark) out of the worker and
     makes it start faster.
