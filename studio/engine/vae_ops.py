@@ -10,14 +10,8 @@ import numpy as np
 from studio.engine.imaging import image_grid, to_uint8
 from studio.engine.latent import interpolate, plane_grid
 from studio.engine.renderer import Output
+from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool
-
-
-@dataclass(frozen=True)
-class Target:
-    checkpoint: str
-    backend: str = "onnx"
-    device: str = "auto"
 
 
 @dataclass(frozen=True)
