@@ -21,6 +21,7 @@ import numpy as np
 
 from studio.engine.imaging import image_grid
 from studio.engine.renderer import Output
+from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool
 from studio.engine.schedulers import (
     NoiseSchedule,
@@ -32,13 +33,6 @@ from studio.engine.schedulers import (
 VIEWS = ("x_t", "x0", "eps", "noise")
 VIEW_TITLES = {"x_t": "x_t", "x0": "predicted x0", "eps": "predicted noise", "noise": "noise added"}
 MAX_BATCH = 16
-
-
-@dataclass(frozen=True)
-class Target:
-    checkpoint: str
-    backend: str = "onnx"
-    device: str = "auto"
 
 
 @dataclass(frozen=True)
