@@ -49,6 +49,22 @@ def pool():
     return RuntimePool()
 
 
+def test_unet_sizes_and_optional_attention():
+    import torch
+
+    from studio.models.unet import SelfAttention, build_unet
+
+    plain = build_unet({"base": 8, "groups": 4, "attn_res": [], "mid_attn": False})
+    assert not any(isinstance(m, SelfAttention) for m in plain.modules())
+    attn = build_unet({"base": 8, "groups": 4, "image_size": 32, "mults": [1, 2, 2], "attn_res": [8]})
+    assert sum(isinstance(m, SelfAttention) for m in attn.modules()) == 3  # down 8x8, middle, up 8x8
+    with torch.no_grad():
+        assert plain(torch.randn(2, 1, 28, 28), torch.tensor([1.0, 999.0])).shape == (2, 1, 28, 28)
+        assert attn(torch.randn(2, 1, 32, 32), torch.tensor([1.0, 999.0])).shape == (2, 1, 32, 32)
+    with pytest.raises(ValueError, match="not divisible"):
+        build_unet({"image_size": 28, "mults": [1, 2, 2, 2]})
+
+
 def _inputs(batch=3):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)

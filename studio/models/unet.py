@@ -27,6 +27,7 @@ class UNetConfig:
     base: int = 32  # channels at full resolution
     mults: tuple[int, ...] = (1, 2, 2)  # per level; each level after the first halves H, W
     attn_res: tuple[int, ...] = (7,)  # resolutions that get self-attention
+    mid_attn: bool = True  # self-attention in the middle block (lowest resolution)
     groups: int = 8
     dropout: float = 0.0
     # Noise schedule the model is trained with (the samplers read these).
@@ -133,7 +134,7 @@ class UNet(nn.Module):
                 self.downsample.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
                 res //= 2
         self.mid1 = ResBlock(cin, cin, self.temb_dim, cfg.groups, cfg.dropout)
-        self.mid_attn = SelfAttention(cin, cfg.groups)
+        self.mid_attn = SelfAttention(cin, cfg.groups) if cfg.mid_attn else nn.Identity()
         self.mid2 = ResBlock(cin, cin, self.temb_dim, cfg.groups, cfg.dropout)
         self.up = nn.ModuleList()
         self.upsample = nn.ModuleList()
