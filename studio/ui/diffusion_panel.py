@@ -20,13 +20,13 @@ from PySide6.QtWidgets import (
 
 from studio.data.images import ImageLoadError, load_image, save_png, to_digit_input
 from studio.engine import diffusion_ops as ops
-from studio.engine.catalog import shipped
 from studio.engine.renderer import RenderResult
-from studio.training.checkpoint import CheckpointError, read_metadata
+from studio.training.checkpoint import CheckpointError
 from studio.ui.panel import Panel
 from studio.ui.widgets.diffusion_forward import ForwardBox
 from studio.ui.widgets.diffusion_playback import PlaybackControls
 from studio.ui.widgets.diffusion_schedule import SchedulePlot
+from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 from studio.ui.widgets.image_view import ImageView
 
 
@@ -46,7 +46,7 @@ class DiffusionPanel(Panel):
         self.input_image: np.ndarray | None = None  # (C, H, W) in [0, 1]
         self.setAcceptDrops(True)
         self._build()
-        initial = context.checkpoints.get("diffusion") or self._first_shipped()
+        initial = context.checkpoints.get("diffusion") or self.picker.first()
         if initial:
             self.open_checkpoint(initial)
         else:
@@ -55,10 +55,8 @@ class DiffusionPanel(Panel):
 
     # --- layout --------------------------------------------------------------------
     def _build(self) -> None:
-        self.picker = QComboBox()
-        for path in shipped("diffusion"):
-            self.picker.addItem(path.stem, str(path))
-        self.picker.currentIndexChanged.connect(self._picked)
+        self.picker = CheckpointPicker("diffusion")
+        self.picker.chosen.connect(self.open_checkpoint)
         self.sampler = QComboBox()
         self.sampler.addItem("DDIM", "ddim")
         self.sampler.addItem("DDPM", "ddpm")
@@ -162,14 +160,6 @@ class DiffusionPanel(Panel):
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.playback.step(1))
         self._sampler_changed()
 
-    def _first_shipped(self) -> str | None:
-        return self.picker.itemData(0) if self.picker.count() else None
-
-    def _picked(self, index: int) -> None:
-        path = self.picker.itemData(index)
-        if path and path != self.checkpoint:
-            self.open_checkpoint(path)
-
     def _sampler_changed(self) -> None:
         ddim = self.sampler.currentData() == "ddim"
         self.eta.setEnabled(ddim)
@@ -185,22 +175,11 @@ class DiffusionPanel(Panel):
     # --- checkpoint ----------------------------------------------------------------
     def open_checkpoint(self, path: str) -> None:
         try:
-            meta = read_metadata(path)
+            meta = self.picker.select(path)
         except CheckpointError as exc:
             self.show_error(str(exc))
             return
-        if meta["family"] != "diffusion":
-            self.show_error(f"{path}: a '{meta['family']}' checkpoint, not a diffusion model")
-            return
-        resolved = str(Path(path))
-        index = self.picker.findData(resolved)
-        if index < 0:
-            self.picker.addItem(Path(path).stem, resolved)
-            index = self.picker.count() - 1
-        self.picker.blockSignals(True)
-        self.picker.setCurrentIndex(index)
-        self.picker.blockSignals(False)
-        self.checkpoint = resolved
+        self.checkpoint = str(Path(path))
         self.config = dict(meta.get("config", {}))
         try:
             curves = ops.schedule_curves(self.config)

@@ -15,11 +15,11 @@ from PySide6.QtWidgets import (
 from studio.data.datasets import DEFAULT_MNIST
 from studio.data.images import save_png
 from studio.engine import vae_ops
-from studio.engine.catalog import shipped
 from studio.engine.latent import plane_point, plane_uv
 from studio.engine.renderer import RenderResult
 from studio.training.checkpoint import CheckpointError, read_metadata
 from studio.ui.panel import Panel
+from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 from studio.ui.widgets.image_view import ImageView
 from studio.ui.widgets.latent_sliders import LatentSliders
 
@@ -42,7 +42,7 @@ class VAEPanel(Panel):
         self._rng = np.random.default_rng()
         self.setAcceptDrops(True)
         self._build()
-        initial = context.checkpoints.get("vae") or self._first_shipped()
+        initial = context.checkpoints.get("vae") or self.picker.first()
         if initial:
             self.open_checkpoint(initial)
         else:
@@ -51,12 +51,9 @@ class VAEPanel(Panel):
 
     # --- layout --------------------------------------------------------------------
     def _build(self) -> None:
-        self.picker = QComboBox()
-        self.picker.setMinimumWidth(260)
         # Smallest latent first: the 2-D model's map is the whole latent space.
-        for path in sorted(shipped("vae"), key=lambda p: read_metadata(p)["config"]["latent_dim"]):
-            self.picker.addItem(path.stem, str(path))
-        self.picker.currentIndexChanged.connect(self._picked)
+        self.picker = CheckpointPicker("vae", sort_key=lambda p: read_metadata(p)["config"]["latent_dim"])
+        self.picker.chosen.connect(self.open_checkpoint)
         self.info = QLabel("")
         self.info.setWordWrap(True)
         self.dim_x, self.dim_y = QSpinBox(), QSpinBox()
@@ -174,32 +171,13 @@ class VAEPanel(Panel):
         return self._scatter
 
     # --- checkpoints ---------------------------------------------------------------
-    def _first_shipped(self) -> str | None:
-        return self.picker.itemData(0) if self.picker.count() else None
-
-    def _picked(self, index: int) -> None:
-        path = self.picker.itemData(index)
-        if path and path != self.checkpoint:
-            self.open_checkpoint(path)
-
     def open_checkpoint(self, path: str) -> None:
         try:
-            meta = read_metadata(path)
+            meta = self.picker.select(path)
         except CheckpointError as exc:
             self.show_error(str(exc))
             return
-        if meta["family"] != "vae":
-            self.show_error(f"{path}: a '{meta['family']}' checkpoint, not a VAE")
-            return
-        resolved = str(Path(path))
-        index = self.picker.findData(resolved)
-        if index < 0:
-            self.picker.addItem(Path(path).stem, resolved)
-            index = self.picker.count() - 1
-        self.checkpoint = resolved
-        self.picker.blockSignals(True)
-        self.picker.setCurrentIndex(index)
-        self.picker.blockSignals(False)
+        self.checkpoint = str(Path(path))
         cfg = meta["config"]
         self.latent_dim = int(cfg["latent_dim"])
         metrics = meta.get("metrics", {})
