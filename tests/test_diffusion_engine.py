@@ -190,11 +190,8 @@ def test_schedule_curves_start_clean():
 def test_trainer_steps_checkpoints_ema_and_resumes_exactly(tmp_path, mnist_small):
     import torch
 
-    from studio.engine.export import build_torch_model
-    from studio.training.checkpoint import load_checkpoint
     from studio.training.diffusion_trainer import DiffusionTrainer
     from studio.training.registry import trainer_class
-    from studio.training.trainer import TrainOptions
 
     assert trainer_class("diffusion") is DiffusionTrainer
     threads = torch.get_num_threads()
