@@ -34,6 +34,7 @@ class DiffusionPanel(Panel):
     name = "diffusion"
     title = "Diffusion playback"
     families = ("diffusion",)
+    accepts_images = True
 
     def __init__(self, context, parent=None):
         super().__init__(context, parent)
@@ -44,14 +45,8 @@ class DiffusionPanel(Panel):
         self.meta: list[dict] = []  # k, n, t of each frame
         self.running = False
         self.input_image: np.ndarray | None = None  # (C, H, W) in [0, 1]
-        self.setAcceptDrops(True)
         self._build()
-        initial = context.checkpoints.get("diffusion") or self.picker.first()
-        if initial:
-            self.open_checkpoint(initial)
-        else:
-            self.show_error("No diffusion checkpoint found: open one with File > Open checkpoint, "
-                            "or train one in the Training panel.")
+        self.open_initial_checkpoint(self.picker)
 
     # --- layout --------------------------------------------------------------------
     def _build(self) -> None:
@@ -319,29 +314,8 @@ class DiffusionPanel(Panel):
         self.schedule.set_t(meta["t"])
         self.mark_first_image()
 
-    # --- drag and drop ---------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:
-        mime = event.mimeData()
-        if mime.hasUrls() or mime.hasImage():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        mime = event.mimeData()
-        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-        if files:
-            self.set_input_image(files[0])
-        elif mime.hasImage():
-            from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-
-            data = QByteArray()
-            buffer = QBuffer(data)
-            buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-            mime.imageData().save(buffer, "PNG")
-            self.set_input_image(bytes(data.data()))
-        else:
-            self.show_error("Drop an image file (PNG, JPEG, BMP, WebP, GIF, TIFF).")
-            return
-        event.acceptProposedAction()
+    def image_dropped(self, source: str | bytes) -> None:
+        self.set_input_image(source)
 
     # --- export --------------------------------------------------------------------
     def trajectory(self, view: str | None = None) -> list[np.ndarray]:

@@ -12,16 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from studio.engine.renderer import RenderResult
 from studio.ui.context import AppContext
+from studio.ui.widgets.image_view import qimage_png_bytes
+
+DROP_HINT = "Drop an image file (PNG, JPEG, BMP, WebP, GIF, TIFF)."
 
 
 class Panel(QWidget):
     name = ""  # short name used by --panel
     title = ""
     families: tuple[str, ...] = ()  # checkpoint families this panel can open
+    accepts_images = False  # True: dropped and pasted (Ctrl+V) images go to image_dropped()
     firstImage = Signal()  # emitted once, when the first real image is on screen
     rendered = Signal(object)  # every result this panel accepted (tests and benchmark)
 
@@ -41,6 +46,9 @@ class Panel(QWidget):
         outer.addWidget(self.status)
         self.bridge.resultReady.connect(self._on_bridge_result)
         context.backendChanged.connect(lambda *_: self.refresh())
+        if self.accepts_images:
+            self.setAcceptDrops(True)
+            QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste_image)
 
     # --- for subclasses ------------------------------------------------------------
     def submit(self, view: str, request: Any) -> int:
@@ -58,6 +66,42 @@ class Panel(QWidget):
     def open_checkpoint(self, path: str) -> None:
         """Show the checkpoint at ``path`` (a file or a run folder)."""
         raise NotImplementedError
+
+    def image_dropped(self, source: str | bytes) -> None:
+        """A file path or encoded image bytes the user dropped or pasted."""
+
+    def open_initial_checkpoint(self, picker) -> None:
+        """Open the checkpoint named on the command line, else the first shipped one."""
+        initial = self.context.checkpoints.get(self.families[0]) or picker.first()
+        if initial:
+            self.open_checkpoint(initial)
+        else:
+            self.show_error(f"No {self.families[0]} checkpoint found: open one with File > Open "
+                            "checkpoint, or train one in the Training panel.")
+
+    def paste_image(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.show_error("The clipboard holds no image.")
+            return
+        self.image_dropped(qimage_png_bytes(image))
+
+    def dragEnterEvent(self, event) -> None:
+        mime = event.mimeData()
+        if self.accepts_images and (mime.hasUrls() or mime.hasImage()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        mime = event.mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if files:
+            self.image_dropped(files[0])
+        elif mime.hasImage():
+            self.image_dropped(qimage_png_bytes(mime.imageData()))
+        else:
+            self.show_error(DROP_HINT)
+            return
+        event.acceptProposedAction()
 
     def mark_first_image(self) -> None:
         if not self._first_done:

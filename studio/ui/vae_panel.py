@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
     QTabWidget, QVBoxLayout, QWidget,
@@ -30,6 +28,7 @@ class VAEPanel(Panel):
     name = "vae"
     title = "VAE explorer"
     families = ("vae",)
+    accepts_images = True
 
     def __init__(self, context, parent=None):
         super().__init__(context, parent)
@@ -40,14 +39,8 @@ class VAEPanel(Panel):
         self.z_b: np.ndarray | None = None
         self._shown = {"decode": False, "manifold": False}
         self._rng = np.random.default_rng()
-        self.setAcceptDrops(True)
         self._build()
-        initial = context.checkpoints.get("vae") or self.picker.first()
-        if initial:
-            self.open_checkpoint(initial)
-        else:
-            self.show_error("No VAE checkpoint found: open one with File > Open checkpoint, "
-                            "or train one in the Training panel.")
+        self.open_initial_checkpoint(self.picker)
 
     # --- layout --------------------------------------------------------------------
     def _build(self) -> None:
@@ -153,7 +146,6 @@ class VAEPanel(Panel):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(top)
         outer.addLayout(main, 1)
-        QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste_image)
         self.decoded.painted.connect(lambda _: self._painted("decode"))
         self.manifold.painted.connect(lambda _: self._painted("manifold"))
         updated = getattr(self.context, "checkpointUpdated", None)
@@ -234,6 +226,9 @@ class VAEPanel(Panel):
                 self.target(), tuple(self.z_a.tolist()), tuple(self.z_b.tolist()),
                 self.steps.value(), self.mode.currentText()))
 
+    def image_dropped(self, source: str | bytes) -> None:
+        self.encode_source(source)
+
     def encode_source(self, source: str | bytes) -> None:
         if self.checkpoint:
             self.submit("encode", vae_ops.VaeEncodeImage(self.target(), source))
@@ -282,44 +277,10 @@ class VAEPanel(Panel):
             self.strip.set_placeholder("now set " + ("B" if self.z_b is None else "A"))
         self.render_interpolation()
 
-    def paste_image(self) -> None:
-        image = QGuiApplication.clipboard().image()
-        if image.isNull():
-            self.show_error("The clipboard holds no image.")
-            return
-        data = QByteArray()
-        buffer = QBuffer(data)
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "PNG")
-        self.encode_source(bytes(data.data()))
-
     def _choose_dataset(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Dataset folder (IDX files or images)")
         if path:
             self.encode_dataset(path)
-
-    # --- drag and drop -------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:
-        mime = event.mimeData()
-        if mime.hasUrls() or mime.hasImage():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        mime = event.mimeData()
-        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-        if files:
-            self.encode_source(files[0])
-        elif mime.hasImage():
-            image = mime.imageData()
-            data = QByteArray()
-            buffer = QBuffer(data)
-            buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-            image.save(buffer, "PNG")
-            self.encode_source(bytes(data.data()))
-        else:
-            self.show_error("Drop an image file (PNG, JPEG, BMP, WebP, GIF, TIFF).")
-            return
-        event.acceptProposedAction()
 
     # --- results -------------------------------------------------------------------
     def on_result(self, view: str, result: RenderResult) -> None:

@@ -7,7 +7,7 @@ panel can map them to whatever the picture means (a latent plane, a pixel).
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -19,6 +19,15 @@ def to_qimage(image: np.ndarray) -> QImage:
     if image.ndim == 2:
         return QImage(image.data, w, h, image.strides[0], QImage.Format.Format_Grayscale8).copy()
     return QImage(image.data, w, h, image.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+def qimage_png_bytes(image: QImage) -> bytes:
+    """Encode a QImage (clipboard, drag and drop) as PNG bytes for the one image loader."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(data.data())
 
 
 class ImageView(QWidget):
