@@ -149,3 +149,42 @@ def test_a_corrupt_onnx_file_beside_a_checkpoint_is_replaced(tmp_path, tiny_vae_
     out, runner = runtime.run("decode", {"z": np.zeros((1, 3), np.float32)}, backend="onnx", device="cpu")
     assert out["image"].shape == (1, 1, 28, 28)
     assert runner.path != sidecar_path(ckpt, "decode")  # a fresh export in the cache was used
+
+
+def test_a_graph_with_several_named_inputs_exports_and_runs(tmp_path):
+    """StyleGAN-like calls (per-layer styles and noise) go through export and both backends."""
+    import torch
+    from torch import nn
+
+    from studio.engine.backends import TorchBackend
+    from studio.engine.export import export_graph
+    from studio.engine.graphs import GraphSpec, InputSpec
+
+    class Styled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.to_rgb = nn.Conv2d(4, 3, 1)
+
+        def forward(self, style0, style1, noise0):
+            x = style0[:, :, None, None] * noise0 + style1[:, :, None, None]
+            return torch.tanh(self.to_rgb(x)), x.mean(dim=(1, 2, 3))
+
+    spec = GraphSpec("synthesis", Styled().eval(),
+                     (InputSpec("style0", (1, 4)), InputSpec("style1", (1, 4)),
+                      InputSpec("noise0", (1, 1, 8, 8))), ("image", "energy"))
+    path = export_graph(spec, tmp_path / "synthesis.onnx", digest="test")
+    onnx_backend = OnnxBackend(path, device="cpu")
+    assert onnx_backend.input_names == ["style0", "style1", "noise0"]
+    assert onnx_backend.metadata["studio_checkpoint_sha256"] == "test"
+    rng = np.random.default_rng(0)
+    feed = {"noise0": rng.standard_normal((3, 1, 8, 8)).astype(np.float32),  # order must not matter
+            "style1": rng.standard_normal((3, 4)).astype(np.float32),
+            "style0": rng.standard_normal((3, 4)).astype(np.float32)}
+    got = onnx_backend.run(feed)
+    ref = TorchBackend(spec.module, spec.outputs, device="cpu",
+                       input_names=tuple(i.name for i in spec.inputs)).run(feed)
+    for name in ("image", "energy"):
+        assert got[name].shape == ref[name].shape
+        assert float(np.abs(got[name] - ref[name]).max()) <= 1e-5
+    with pytest.raises(BackendError, match="missing inputs"):
+        onnx_backend.run({"style0": feed["style0"]})

@@ -37,7 +37,8 @@ class Backend(Protocol):
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, module, output_names: tuple[str, ...], device: str = "auto"):
+    def __init__(self, module, output_names: tuple[str, ...], device: str = "auto",
+                 input_names: tuple[str, ...] | None = None):
         import torch
 
         from studio.engine.threads import configure_torch_threads
@@ -51,9 +52,15 @@ class TorchBackend:
         self._torch = torch
         self.module = module.to(device).eval()
         self.output_names = output_names
+        self.input_names = list(input_names) if input_names else None
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
+        if self.input_names is not None:  # positional call: order by name, never by dict order
+            missing = set(self.input_names) - set(inputs)
+            if missing:
+                raise BackendError(f"missing inputs {sorted(missing)}")
+            inputs = {k: inputs[k] for k in self.input_names}
         with torch.inference_mode():
             args = [torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for v in inputs.values()]
             out = self.module(*args)

@@ -86,7 +86,8 @@ class ModelRuntime:
                     self._backends[key] = self._onnx_backend(graph, device)
                 else:
                     spec = self.graph_specs()[graph]
-                    self._backends[key] = TorchBackend(spec.module, spec.outputs, device=device)
+                    self._backends[key] = TorchBackend(spec.module, spec.outputs, device=device,
+                                                       input_names=tuple(i.name for i in spec.inputs))
             return self._backends[key]
 
     def run(self, graph: str, inputs: dict[str, np.ndarray], backend: str = "onnx",
