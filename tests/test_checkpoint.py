@@ -105,3 +105,10 @@ def test_folder_resolves_to_newest(tmp_path):
     os.utime(a, (1, 1))
     assert newest_checkpoint(tmp_path) == b
     assert load_checkpoint(tmp_path).step == 2
+
+
+def test_an_onnx_file_is_named_as_such():
+    from conftest import REPO
+
+    with pytest.raises(CheckpointError, match="ONNX model"):
+        load_checkpoint(REPO / "checkpoints" / "vae_mnist_2d.decode.onnx")

@@ -61,8 +61,8 @@ def _sniff_foreign_format(head: bytes) -> str | None:
         return "a zip archive (torch.save / pickle format)"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "a Python pickle"
-    if head.startswith(b"\x08") and b"onnx" in head[:64].lower():
-        return "an ONNX model"
+    if head[:1] == b"\x08" and head[2:3] in (b"\x12", b"\x1a", b"\x3a"):  # ir_version, then a string field
+        return "an ONNX model (open the .safetensors checkpoint it was exported from)"
     return None
 
 
