@@ -151,9 +151,10 @@ def _check_file(path: Path) -> Path:
         head = f.read(64)
     foreign = _sniff_foreign_format(head)
     if foreign:
+        why = ", because loading a pickle can run arbitrary code" if "pickle" in foreign else ""
         raise CheckpointError(
             f"{path}: refused, this is {foreign}. Generative Studio loads only .safetensors "
-            "checkpoints, because loading a pickle can run arbitrary code."
+            f"checkpoints{why}."
         )
     if len(head) < 8:
         raise CheckpointError(f"{path}: the file is empty or truncated")
