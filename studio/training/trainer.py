@@ -212,12 +212,11 @@ class Trainer:
         """Write last.safetensors and a numbered copy; prune old numbered ones."""
         self.out.mkdir(parents=True, exist_ok=True)
         ckpt = self.to_checkpoint()
-        numbered = save_checkpoint(ckpt, self.out / f"step_{self.step:07d}.safetensors")
+        save_checkpoint(ckpt, self.out / f"step_{self.step:07d}.safetensors")
         last = save_checkpoint(ckpt, self.out / "last.safetensors")
         old = sorted(self.out.glob("step_*.safetensors"))
         for p in old[: max(0, len(old) - max(1, self.options.keep))]:
             p.unlink(missing_ok=True)
-        del numbered
         return last
 
     def restore(self, ckpt: Checkpoint) -> None:
