@@ -199,3 +199,22 @@ def test_following_a_run_folder_reloads_new_checkpoints(qtbot, tmp_path, vae_2d_
         ctx.checkpointUpdated.emit("vae", str(newer))
     assert p.decoded.image().mean() > before.mean() + 10
     ctx.bridge.shutdown()
+
+
+def test_moving_within_the_map_plane_does_not_redraw_the_map(qtbot):
+    from conftest import REPO
+
+    ctx = AppContext("onnx", "cpu")
+    ctx.checkpoints["vae"] = str(REPO / "checkpoints" / "vae_mnist_16d.safetensors")
+    p = VAEPanel(ctx)
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitUntil(p.has_first_image, timeout=WAIT)
+    submitted = []
+    p.bridge.renderer.submit = lambda channel, req, _orig=p.bridge.renderer.submit: (
+        submitted.append(channel), _orig(channel, req))[1]
+    p.sliders.sliders[0].setValue(1.0)  # a dimension the map spans
+    assert submitted.count("vae.manifold") == 0 and "vae.decode" in submitted
+    p.sliders.sliders[5].setValue(1.0)  # another dimension: the slice moved
+    assert submitted.count("vae.manifold") == 1
+    ctx.bridge.shutdown()

@@ -38,6 +38,7 @@ class VAEPanel(Panel):
         self.z_a: np.ndarray | None = None
         self.z_b: np.ndarray | None = None
         self._shown = {"decode": False, "manifold": False}
+        self._manifold_slice: tuple = ()
         self._rng = np.random.default_rng()
         self._build()
         self.open_initial_checkpoint(self.picker)
@@ -217,8 +218,14 @@ class VAEPanel(Panel):
 
     def render_manifold(self) -> None:
         if self.checkpoint:
-            self.submit("manifold", vae_ops.VaeManifold(self.target(), tuple(self.z().tolist()),
-                                                        self.dims(), 15, SPAN))
+            request = vae_ops.VaeManifold(self.target(), tuple(self.z().tolist()), self.dims(), 15, SPAN)
+            self._manifold_slice = self._slice_of(request.base_z)
+            self.submit("manifold", request)
+
+    def _slice_of(self, z) -> tuple:
+        """What the map depends on: every latent value except the two it spans."""
+        x, y = self.dims()
+        return (self.dims(),) + tuple(v for i, v in enumerate(z) if i not in (x, y))
 
     def render_interpolation(self) -> None:
         if self.checkpoint and self.z_a is not None and self.z_b is not None:
@@ -246,7 +253,9 @@ class VAEPanel(Panel):
         self.manifold.set_marker(*plane_uv(float(z[x]), float(z[y]), SPAN))
         if self._scatter is not None:
             self._scatter.set_cursor(float(z[x]), float(z[y]))
-        if self.latent_dim > 2:  # the map is a slice through the other dimensions
+        # The map is a slice through the other dimensions: redraw it only when that slice moved,
+        # not on every move within the plane (225 decodes that would delay the one that matters).
+        if self.latent_dim > 2 and self._slice_of(z.tolist()) != self._manifold_slice:
             self.render_manifold()
 
     def _plane_changed(self) -> None:
