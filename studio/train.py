@@ -19,10 +19,10 @@ def _parse_value(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studio.training.registry import TRAINERS
+    from studio.core.family import trainable_families
 
     p = argparse.ArgumentParser(prog="python -m studio.train", description=__doc__)
-    p.add_argument("family", choices=sorted(TRAINERS))
+    p.add_argument("family", choices=trainable_families())
     p.add_argument("--data", default=None, help="IDX file or folder, image folder or .npz "
                    "(default: the MNIST digits in ../shared/datasets/mnist)")
     p.add_argument("--out", required=True, help="run folder for checkpoints and log.jsonl")
@@ -75,10 +75,10 @@ def options_from_args(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from studio.data.datasets import DatasetError, open_dataset
-    from studio.engine.threads import configure_torch_threads
-    from studio.training.checkpoint import CheckpointError
+    from studio.core.threads import configure_torch_threads
+    from studio.core.checkpoint import CheckpointError
     from studio.training.events import CheckpointWritten, Finished, Progress
-    from studio.training.registry import trainer_class
+    from studio.training.runs import trainer_class
 
     configure_torch_threads(args.threads or None)
     opts = options_from_args(args)

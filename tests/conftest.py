@@ -16,7 +16,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 MNIST = REPO.parent / "shared" / "datasets" / "mnist"
-SHIPPED_VAE_2D = REPO / "checkpoints" / "vae_mnist_2d.safetensors"
+SHIPPED_VAE_2D = REPO / "studio" / "checkpoints" / "vae_mnist_2d.safetensors"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,8 +47,8 @@ def tiny_vae_path(tmp_path_factory):
     """A small randomly initialised 3-D VAE checkpoint, with no ONNX files beside it."""
     import torch
 
-    from studio.models.vae import VAE, VAEConfig
-    from studio.training.checkpoint import Checkpoint, save_checkpoint
+    from studio.families.vae.model import VAE, VAEConfig
+    from studio.core.checkpoint import Checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     cfg = VAEConfig(latent_dim=3, width=8, hidden=32)

@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from studio.training.checkpoint import (
+from studio.core.checkpoint import (
     Checkpoint, CheckpointError, load_checkpoint, newest_checkpoint, read_metadata, save_checkpoint,
 )
 
@@ -111,4 +111,4 @@ def test_an_onnx_file_is_named_as_such():
     from conftest import REPO
 
     with pytest.raises(CheckpointError, match="ONNX model"):
-        load_checkpoint(REPO / "checkpoints" / "vae_mnist_2d.decode.onnx")
+        load_checkpoint(REPO / "studio" / "checkpoints" / "vae_mnist_2d.decode.onnx")

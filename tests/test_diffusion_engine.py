@@ -12,21 +12,21 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from studio.engine import diffusion_ops as ops  # noqa: E402
+from studio.families.diffusion import ops  # noqa: E402
 from studio.engine.renderer import Renderer  # noqa: E402
 from studio.engine.runtime import RuntimePool  # noqa: E402
-from studio.engine.schedulers import DDIMSampler, NoiseSchedule, sdedit_timesteps  # noqa: E402
+from studio.core.schedules import DDIMSampler, NoiseSchedule, sdedit_timesteps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "checkpoints" / "unet_ddpm_mnist.safetensors"
+SHIPPED = REPO / "studio" / "checkpoints" / "unet_ddpm_mnist.safetensors"
 
 
 def make_tiny_unet(path: Path) -> Path:
     """A small random UNet (28 -> 14, attention at 14) with non-trivial outputs; same bytes every time."""
     import torch
 
-    from studio.models.unet import UNet, UNetConfig
-    from studio.training.checkpoint import Checkpoint, save_checkpoint
+    from studio.families.diffusion.model import UNet, UNetConfig
+    from studio.core.checkpoint import Checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     cfg = UNetConfig(base=8, mults=(1, 2), attn_res=(14,), groups=4)
@@ -52,7 +52,7 @@ def pool():
 def test_unet_sizes_and_optional_attention():
     import torch
 
-    from studio.models.unet import SelfAttention, build_unet
+    from studio.families.diffusion.model import SelfAttention, build_unet
 
     plain = build_unet({"base": 8, "groups": 4, "attn_res": [], "mid_attn": False})
     assert not any(isinstance(m, SelfAttention) for m in plain.modules())
@@ -190,8 +190,8 @@ def test_schedule_curves_start_clean():
 def test_trainer_steps_checkpoints_ema_and_resumes_exactly(tmp_path, mnist_small):
     import torch
 
-    from studio.training.diffusion_trainer import DiffusionTrainer
-    from studio.training.registry import trainer_class
+    from studio.families.diffusion.trainer import DiffusionTrainer
+    from studio.training.runs import trainer_class
 
     assert trainer_class("diffusion") is DiffusionTrainer
     threads = torch.get_num_threads()
@@ -206,8 +206,8 @@ def _train_and_resume(tmp_path, mnist_small):
     import torch
 
     from studio.engine.export import build_torch_model
-    from studio.training.checkpoint import load_checkpoint
-    from studio.training.diffusion_trainer import DiffusionTrainer
+    from studio.core.checkpoint import load_checkpoint
+    from studio.families.diffusion.trainer import DiffusionTrainer
     from studio.training.trainer import TrainOptions
 
     model_cfg = {"base": 8, "mults": [1, 2], "attn_res": [14], "groups": 4, "ema": 0.9}

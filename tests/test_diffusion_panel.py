@@ -13,9 +13,9 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from studio.engine import diffusion_ops as ops  # noqa: E402
+from studio.families.diffusion import ops  # noqa: E402
 from studio.ui.context import AppContext  # noqa: E402
-from studio.ui.diffusion_panel import DiffusionPanel  # noqa: E402
+from studio.families.diffusion.ui.panel import DiffusionPanel  # noqa: E402
 from test_diffusion_engine import make_tiny_unet  # noqa: E402
 
 WAIT = 30000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from studio.engine.schedulers import (
+from studio.core.schedules import (
     DDIMSampler,
     DDPMSampler,
     NoiseSchedule,

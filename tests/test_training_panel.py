@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from studio.training.checkpoint import load_checkpoint, read_metadata  # noqa: E402
+from studio.core.checkpoint import load_checkpoint, read_metadata  # noqa: E402
 from studio.ui.context import AppContext  # noqa: E402
 from studio.ui.training_panel import TrainingPanel  # noqa: E402
 
@@ -48,9 +48,9 @@ def wait_state(qtbot, panel, state, timeout=40_000):
 
 
 def test_panel_is_registered_and_marks_its_first_image(qtbot, panel):
-    from studio.ui.panels import PANELS, panel_class
+    from studio.ui.panels import panel_class, panel_names
 
-    assert panel_class("training") is TrainingPanel and "training" in PANELS
+    assert panel_class("training") is TrainingPanel and "training" in panel_names()
     qtbot.waitUntil(panel.has_first_image, timeout=2000)
     assert panel.start_btn.isEnabled() and not panel.stop_btn.isEnabled()
 
@@ -87,7 +87,7 @@ def test_short_run_live_curves_previews_and_explorer_loads_it(qtbot, panel, tmp_
 
     assert app._check_checkpoint(str(out)) == "vae"  # what `main.py --checkpoint RUN_DIR` checks
     try:
-        from studio.ui.vae_panel import VAEPanel  # noqa: F401 - written alongside this panel
+        from studio.families.vae.ui.panel import VAEPanel  # noqa: F401 - written alongside this panel
     except ImportError:
         return
     from studio.ui.main_window import MainWindow

@@ -61,7 +61,7 @@ def test_resume_continues_exactly_in_process(tmp_path):
     import torch
 
     from studio.data.datasets import open_dataset
-    from studio.training.vae_trainer import VAETrainer
+    from studio.families.vae.trainer import VAETrainer
 
     torch.set_num_threads(1)
     ds = open_dataset(None)
@@ -85,7 +85,7 @@ def test_resume_continues_exactly_in_process(tmp_path):
 
 def test_worker_trains_pauses_resumes_and_writes_a_loadable_checkpoint(tmp_path, handles):
     from studio.engine.runtime import ModelRuntime
-    from studio.engine.threads import compute_threads
+    from studio.core.threads import compute_threads
 
     h = WorkerHandle()
     handles.append(h)
@@ -125,7 +125,7 @@ def test_worker_trains_pauses_resumes_and_writes_a_loadable_checkpoint(tmp_path,
 
 
 def test_sigkill_is_noticed_and_the_last_checkpoint_resumes(tmp_path, handles):
-    from studio.training.checkpoint import load_checkpoint
+    from studio.core.checkpoint import load_checkpoint
 
     h = WorkerHandle()
     handles.append(h)
@@ -206,7 +206,7 @@ def test_an_error_in_the_worker_comes_back_with_its_traceback(tmp_path, handles)
 
 
 def test_detached_worker_trains_on_and_leaves_nothing_behind(tmp_path, handles):
-    from studio.training.checkpoint import read_metadata
+    from studio.core.checkpoint import read_metadata
 
     h = WorkerHandle()
     handles.append(h)
@@ -230,7 +230,7 @@ def test_detached_worker_trains_on_and_leaves_nothing_behind(tmp_path, handles):
 
 
 def test_background_worker_stops_and_saves_on_request_or_sigterm(tmp_path, handles):
-    from studio.training.checkpoint import read_metadata
+    from studio.core.checkpoint import read_metadata
     from studio.training.runs import request_stop, running_pid
 
     h = WorkerHandle()

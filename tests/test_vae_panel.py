@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 from conftest import MNIST, images_differ
 from studio.engine.latent import plane_point
 from studio.ui.context import AppContext
-from studio.ui.vae_panel import VAEPanel
+from studio.families.vae.ui.panel import VAEPanel
 
 WAIT = 15000
 
@@ -163,14 +163,14 @@ def test_pasting_an_image_encodes_it(qtbot, panel, mnist_small):
 
 def test_the_window_opens_every_panel(qtbot, vae_2d_path):
     from studio.ui.main_window import MainWindow
-    from studio.ui.panels import PANELS
+    from studio.ui.panels import panel_names
 
     ctx = AppContext("onnx", "cpu")
     window = MainWindow(ctx)
     qtbot.addWidget(window)
     window.show()
-    assert window.tabs.count() == len(PANELS)
-    for i, name in enumerate(PANELS):
+    assert window.tabs.count() == len(panel_names())
+    for i, name in enumerate(panel_names()):
         window.tabs.setCurrentIndex(i)
         assert window.panels[name].isVisible()
     ctx.bridge.shutdown()
@@ -179,7 +179,7 @@ def test_the_window_opens_every_panel(qtbot, vae_2d_path):
 def test_following_a_run_folder_reloads_new_checkpoints(qtbot, tmp_path, vae_2d_path):
     import os
 
-    from studio.training.checkpoint import load_checkpoint, save_checkpoint
+    from studio.core.checkpoint import load_checkpoint, save_checkpoint
 
     run = tmp_path / "run"
     ckpt = load_checkpoint(vae_2d_path)
@@ -205,7 +205,7 @@ def test_moving_within_the_map_plane_does_not_redraw_the_map(qtbot):
     from conftest import REPO
 
     ctx = AppContext("onnx", "cpu")
-    ctx.checkpoints["vae"] = str(REPO / "checkpoints" / "vae_mnist_16d.safetensors")
+    ctx.checkpoints["vae"] = str(REPO / "studio" / "checkpoints" / "vae_mnist_16d.safetensors")
     p = VAEPanel(ctx)
     qtbot.addWidget(p)
     p.show()

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from studio.bench.models import bench as bench_models, cpu_peak_gflops
-    from studio.engine.threads import compute_threads, cpu_count
+    from studio.core.threads import compute_threads, cpu_count
 
     report: dict = {
         "machine": {"cpus": cpu_count(), "compute_threads": compute_threads(),

@@ -29,7 +29,7 @@ def _checkpoint() -> str:
 
 
 def _time_sample(pool, target, sampler: str, steps: int, runs: int, seed: int = 0) -> list[float]:
-    from studio.engine import diffusion_ops as ops
+    from studio.families.diffusion import ops
 
     times = []
     for r in range(runs):
@@ -59,9 +59,9 @@ def _time_step(pool, path: str, backend: str, reps: int) -> float:
 
 
 def bench(quick: bool) -> dict:
-    from studio.engine import diffusion_ops as ops
+    from studio.families.diffusion import ops
     from studio.engine.runtime import RuntimePool
-    from studio.engine.threads import compute_threads, configure_torch_threads
+    from studio.core.threads import compute_threads, configure_torch_threads
 
     path = _checkpoint()
     configure_torch_threads(None)
@@ -73,7 +73,7 @@ def bench(quick: bool) -> dict:
     reps = 50 if quick else 300
     onnx_ms = _time_step(pool, path, "onnx", reps)
     torch_ms = _time_step(pool, path, "torch", reps)
-    from studio.ui.diffusion_panel import measure_playback_fps  # the GUI part lives in studio/ui
+    from studio.families.diffusion.ui.panel import measure_playback_fps  # the GUI part lives in studio/ui
 
     fps = measure_playback_fps(path, 1.0 if quick else 3.0)
     return {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from studio.engine.catalog import CHECKPOINT_DIR, shipped
+from pathlib import Path
+
+from studio.engine.catalog import shipped
 
 
 def bench(quick: bool) -> dict:
@@ -12,5 +14,5 @@ def bench(quick: bool) -> dict:
     if not vae:
         return {"error": "no shipped VAE checkpoint"}
     result = bench_gui.slider_to_pixels(str(vae[0]), moves=40 if quick else 200)
-    result["startup_ms"] = bench_gui.startup_ms(1 if quick else 5, CHECKPOINT_DIR.parent)
+    result["startup_ms"] = bench_gui.startup_ms(1 if quick else 5, Path(__file__).resolve().parents[2])
     return result

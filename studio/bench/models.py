@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.engine.catalog import CHECKPOINT_DIR
+from studio.core.paths import shipped_checkpoint_dir
 from studio.engine.runtime import ModelRuntime
-from studio.training.checkpoint import CheckpointError
+from studio.core.checkpoint import CheckpointError
 
 
 def cpu_peak_gflops(quick: bool) -> float:
@@ -61,8 +61,9 @@ def graph_figures(runtime: ModelRuntime, graph: str, repeats: int) -> dict:
             "onnx_speedup": round(torch_ms / onnx_ms, 2) if onnx_ms > 0 else None}
 
 
-def bench(quick: bool, folder: Path = CHECKPOINT_DIR) -> dict:
-    from studio.engine.threads import configure_torch_threads
+def bench(quick: bool, folder: Path | None = None) -> dict:
+    folder = folder or shipped_checkpoint_dir()
+    from studio.core.threads import configure_torch_threads
 
     configure_torch_threads()  # the app's setting: all cores but one
     repeats = 30 if quick else 200

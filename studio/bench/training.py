@@ -50,7 +50,7 @@ def bare_steps_per_s(steps: int, threads: int) -> float:
 
     from studio.data.datasets import open_dataset
     from studio.training.events import Progress
-    from studio.training.registry import trainer_class
+    from studio.training.runs import trainer_class
 
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -90,7 +90,7 @@ def worker_steps_per_s(steps: int, threads: int) -> float:
 
 
 def bench(quick: bool) -> dict:
-    from studio.engine.threads import compute_threads
+    from studio.core.threads import compute_threads
 
     threads = compute_threads(None)
     steps = 200 if quick else 1000

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core.paths import default_mnist
 from studio.data.images import IMAGE_SUFFIXES, ImageLoadError, load_image
 
 # Relative to the repository root; the data is never copied into the repo.
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MNIST = REPO_ROOT.parent / "shared" / "datasets" / "mnist"
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -162,7 +161,7 @@ def load_image_folder(folder: Path, channels: int | None = None) -> ImageDataset
 
 def open_dataset(path: str | os.PathLike | None) -> ImageDataset:
     """Open IDX (file or folder), an image folder or an .npz; None means the shared MNIST digits."""
-    path = Path(path) if path is not None else DEFAULT_MNIST
+    path = Path(path) if path is not None else default_mnist()
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     if path.is_file():

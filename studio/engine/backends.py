@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from studio.engine.threads import compute_threads
+from studio.core.threads import compute_threads
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class TorchBackend:
                  input_names: tuple[str, ...] | None = None):
         import torch
 
-        from studio.engine.threads import configure_torch_threads
+        from studio.core.threads import configure_torch_threads
 
         configure_torch_threads()  # all cores but one: the GUI keeps a core
         if device == "auto":

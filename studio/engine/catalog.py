@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studio.training.checkpoint import CheckpointError, read_metadata
+from studio.core.paths import shipped_checkpoint_dir
+from studio.core.checkpoint import CheckpointError, read_metadata
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
-
-
-def shipped(family: str, folder: Path = CHECKPOINT_DIR) -> list[Path]:
-    """Checkpoints of ``family`` in ``folder``, sorted by name."""
+def shipped(family: str, folder: Path | None = None) -> list[Path]:
+    """Checkpoints of ``family`` in ``folder`` (default: the shipped ones), sorted by name."""
+    folder = folder or shipped_checkpoint_dir()
     found = []
     for path in sorted(folder.glob("*.safetensors")):
         try:

@@ -17,8 +17,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from studio.engine.graphs import GraphSpec, family
-from studio.training.checkpoint import Checkpoint, save_checkpoint
+from studio.core.family import get_family
+from studio.core.paths import cache_dir
+from studio.engine.graphs import GraphSpec
+from studio.core.checkpoint import Checkpoint, save_checkpoint
 
 DIGEST_KEY = "studio_checkpoint_sha256"
 GRAPH_KEY = "studio_graph"
@@ -31,12 +33,6 @@ def file_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("GENERATIVE_STUDIO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "generative-studio")
-    return Path(base)
 
 
 def sidecar_path(checkpoint_path: Path, graph: str) -> Path:
@@ -52,9 +48,9 @@ def build_torch_model(ckpt: Checkpoint):
     import numpy as np
     import torch
 
-    from studio.training.checkpoint import CheckpointError
+    from studio.core.checkpoint import CheckpointError
 
-    model = family(ckpt.family).build(dict(ckpt.config))
+    model = get_family(ckpt.family).build_model(ckpt.config)
     state = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
     try:
         model.load_state_dict(state)
@@ -129,6 +125,6 @@ def export_checkpoint(ckpt: Checkpoint, dest: str | os.PathLike) -> list[Path]:
     digest = file_digest(dest)
     model = build_torch_model(slim)
     written = [dest]
-    for name, spec in family(ckpt.family).graphs(model).items():
+    for name, spec in get_family(ckpt.family).graph_specs(model).items():
         written.append(export_graph(spec, sidecar_path(dest, name), digest))
     return written

@@ -51,7 +51,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from studio.data.datasets import DatasetError
     from studio.data.images import ImageLoadError
     from studio.engine.backends import BackendError
-    from studio.training.checkpoint import CheckpointError
+    from studio.core.checkpoint import CheckpointError
 
     return (ImageLoadError, DatasetError, BackendError, CheckpointError, ValueError)
 

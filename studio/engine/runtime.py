@@ -14,7 +14,7 @@ import numpy as np
 
 from studio.engine.backends import BACKENDS, Backend, BackendError, OnnxBackend, TorchBackend
 from studio.engine.export import DIGEST_KEY, cached_path, file_digest, sidecar_path
-from studio.training.checkpoint import Checkpoint, load_checkpoint
+from studio.core.checkpoint import Checkpoint, load_checkpoint
 
 
 class ModelRuntime:
@@ -46,9 +46,9 @@ class ModelRuntime:
     def graph_specs(self):
         with self._lock:
             if self._specs is None:
-                from studio.engine.graphs import family
+                from studio.core.family import get_family
 
-                self._specs = family(self.family).graphs(self.torch_model())
+                self._specs = get_family(self.family).graph_specs(self.torch_model())
             return self._specs
 
     def _onnx_backend(self, graph: str, device: str) -> OnnxBackend:
@@ -104,11 +104,11 @@ class RuntimePool:
         self._lock = threading.Lock()
 
     def get(self, path: str | Path, family: str | None = None) -> ModelRuntime:
-        from studio.training.checkpoint import CheckpointError
+        from studio.core.checkpoint import CheckpointError
 
         p = Path(path)
         if p.is_dir():
-            from studio.training.checkpoint import newest_checkpoint
+            from studio.core.checkpoint import newest_checkpoint
 
             newest = newest_checkpoint(p)
             if newest is None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.core.family import get_family, trainable_families
 
 INFO_NAME = "worker.json"  # pid of a worker training in this run folder
 STOP_FILE = "stop.request"  # ask a background worker to stop (and save)
@@ -46,13 +47,12 @@ def prepare_run(options, resume: str | os.PathLike | None = None) -> RunPlan:
     it. Raises TrainingSetupError with a readable message on any problem.
     """
     from studio.data.datasets import DatasetError, open_dataset
-    from studio.training.checkpoint import CheckpointError, load_checkpoint
-    from studio.training.registry import TRAINERS, trainer_class
+    from studio.core.checkpoint import CheckpointError, load_checkpoint
 
     o = copy.deepcopy(options)
     problems = []
-    if o.family not in TRAINERS:
-        problems.append(f"unknown model family '{o.family}' (known: {', '.join(sorted(TRAINERS))})")
+    if o.family not in trainable_families():
+        problems.append(f"unknown model family '{o.family}' (known: {', '.join(sorted(trainable_families()))})")
     if not isinstance(o.steps, int) or o.steps < 1:
         problems.append("steps must be at least 1")
     if not isinstance(o.batch_size, int) or o.batch_size < 1:
@@ -116,10 +116,13 @@ def prepare_run(options, resume: str | os.PathLike | None = None) -> RunPlan:
 
 
 def family_names() -> list[str]:
-    """The trainer families (the registry imports no torch)."""
-    from studio.training.registry import TRAINERS
+    """The families that can be trained (reading the descriptors imports no torch)."""
+    return trainable_families()
 
-    return list(TRAINERS)
+
+def trainer_class(family: str):
+    """The family's Trainer subclass (imports torch)."""
+    return get_family(family).load("trainer")
 
 
 def options_for_resume(run_dir: str | os.PathLike, steps: int | None = None):
@@ -128,7 +131,7 @@ def options_for_resume(run_dir: str | os.PathLike, steps: int | None = None):
     ``steps``, if given, replaces the run's total (it must exceed the saved step).
     Returns (TrainOptions, checkpoint path).
     """
-    from studio.training.checkpoint import CheckpointError, newest_checkpoint, read_metadata
+    from studio.core.checkpoint import CheckpointError, newest_checkpoint, read_metadata
     from studio.training.trainer import TrainOptions
 
     run_dir = Path(run_dir)

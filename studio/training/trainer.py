@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from studio.data.datasets import ImageDataset
-from studio.training.checkpoint import (
+from studio.core.checkpoint import (
     OPTIMIZER_PREFIX,
     RNG_PREFIX,
     Checkpoint,

@@ -170,8 +170,8 @@ def worker_main(options: dict, resume: str | None, commands, events) -> None:
 
 def _train(child: _Child, options: dict, resume: str | None) -> int:
     from studio.data.datasets import open_dataset
-    from studio.engine.threads import configure_torch_threads
-    from studio.training.registry import trainer_class
+    from studio.core.threads import configure_torch_threads
+    from studio.training.runs import trainer_class
     from studio.training.trainer import TrainOptions
 
     opts = TrainOptions(**options)

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from studio.ui.panels import PANELS
+from studio.ui.panels import panel_for_family, panel_names
 
 _T0 = time.perf_counter()
 
@@ -15,12 +15,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python main.py",
         description="Generative Studio: explore and train generative image models.",
-        epilog="panels: " + ", ".join(PANELS),
+        epilog="panels: " + ", ".join(panel_names()),
     )
     p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--checkpoint", help="a .safetensors checkpoint or a run folder (its newest checkpoint)")
-    p.add_argument("--panel", choices=list(PANELS), help="the panel to show first")
+    p.add_argument("--panel", choices=panel_names(), help="the panel to show first")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="save the window once the visible panel shows its first image, then exit")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds --screenshot waits at most")
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_checkpoint(path: str) -> str:
     """Validate before any window opens; returns the family. Exits non-zero on a bad file."""
-    from studio.training.checkpoint import CheckpointError, load_checkpoint
+    from studio.core.checkpoint import CheckpointError, load_checkpoint
 
     try:
         return load_checkpoint(path).family
@@ -47,17 +47,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from studio.ui.context import AppContext
     from studio.ui.main_window import MainWindow
-    from studio.ui.panels import PANEL_FOR_FAMILY
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Generative Studio")
     context = AppContext(args.backend, args.device)
     if family:
-        if family not in PANEL_FOR_FAMILY:
+        if panel_for_family(family) is None:
             print(f"error: {args.checkpoint}: no panel shows '{family}' models yet", file=sys.stderr)
             return 2
         context.checkpoints[family] = args.checkpoint
-    panel_name = args.panel or (PANEL_FOR_FAMILY[family] if family else None)
+    panel_name = args.panel or (panel_for_family(family) if family else None)
     window = MainWindow(context, initial=panel_name)
     window.show()
 

@@ -6,7 +6,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QTabWidget, QToolBar, QVBoxLayout, QWidget
 
 from studio.ui.context import AppContext
-from studio.ui.panels import PANEL_FOR_FAMILY, PANELS, panel_class, panel_title
+from studio.ui.panels import panel_names as panel_names_all
+from studio.ui.panels import panel_class, panel_for_family, panel_title
 from studio.ui.widgets.backend_bar import BackendBar
 
 
@@ -22,7 +23,7 @@ class MainWindow(QMainWindow):
         # A panel is built when its tab is first shown: start-up pays only for the visible one.
         self.panels = {}
         self._slots: dict[str, QWidget] = {}
-        for name in panel_names or list(PANELS):
+        for name in panel_names or panel_names_all():
             slot = QWidget()
             QVBoxLayout(slot).setContentsMargins(0, 0, 0, 0)
             self._slots[name] = slot
@@ -56,7 +57,7 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str) -> None:
-        from studio.training.checkpoint import CheckpointError, read_metadata
+        from studio.core.checkpoint import CheckpointError, read_metadata
 
         panel = self.current_panel()
         try:
@@ -67,7 +68,7 @@ class MainWindow(QMainWindow):
         self.show_checkpoint(family, path)
 
     def show_checkpoint(self, family: str, path: str) -> None:
-        name = PANEL_FOR_FAMILY.get(family)
+        name = panel_for_family(family)
         if name not in self._slots:
             self.current_panel().show_error(f"{path}: no panel in this window shows '{family}' models")
             return

@@ -1,35 +1,45 @@
-"""The panels the app has, by short name (``--panel NAME``), imported lazily."""
+"""The panels the app has, by short name (``--panel NAME``), imported lazily.
+
+Family panels come from the family descriptors; the panels that serve every
+family (training) are listed here. Only panels that exist are listed.
+"""
 
 from __future__ import annotations
 
 import importlib
 
-# Only panels that exist are listed: no placeholders.
-PANELS: dict[str, str] = {
-    "vae": "studio.ui.vae_panel:VAEPanel",
-    "training": "studio.ui.training_panel:TrainingPanel",
-    "diffusion": "studio.ui.diffusion_panel:DiffusionPanel",
-}
+from studio.core.family import FamilySpec, panel_families
 
-# Which panel shows a checkpoint of each family.
-PANEL_FOR_FAMILY: dict[str, str] = {
-    "vae": "vae",
-    "diffusion": "diffusion",
+# Panels that belong to no single family: (class, tab title).
+GENERAL_PANELS: dict[str, tuple[str, str]] = {
+    "training": ("studio.ui.training_panel:TrainingPanel", "Training"),
 }
 
 
-# Tab titles, known without importing the panel (panels are built on first view).
-PANEL_TITLES: dict[str, str] = {
-    "vae": "VAE explorer",
-    "training": "Training",
-    "diffusion": "Diffusion playback",
-}
+def panel_names() -> list[str]:
+    """Family panels in registry order, then the general ones."""
+    return list(panel_families()) + list(GENERAL_PANELS)
+
+
+def panel_for_family(family: str) -> str | None:
+    """The panel that shows checkpoints of ``family`` (None if no panel does)."""
+    return next((name for name, spec in panel_families().items() if spec.name == family), None)
 
 
 def panel_title(name: str) -> str:
-    return PANEL_TITLES.get(name, name.replace("-", " ").title())
+    spec: FamilySpec | None = panel_families().get(name)
+    if spec is not None:
+        return spec.panel_title or spec.title
+    if name in GENERAL_PANELS:
+        return GENERAL_PANELS[name][1]
+    return name.replace("-", " ").title()
 
 
 def panel_class(name: str):
-    module, cls = PANELS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    spec = panel_families().get(name)
+    if spec is not None:
+        return spec.load("panel")
+    if name not in GENERAL_PANELS:
+        raise KeyError(f"no panel called '{name}' (known: {', '.join(panel_names())})")
+    module, _, attr = GENERAL_PANELS[name][0].partition(":")
+    return getattr(importlib.import_module(module), attr)

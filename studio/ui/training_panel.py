@@ -40,7 +40,8 @@ from studio.training.runs import (
 from studio.training.worker import WorkerHandle
 from studio.ui.panel import Panel
 from studio.ui.widgets.image_view import ImageView
-from studio.ui.widgets.training_form import RUNS_ROOT, TrainingForm
+from studio.core.paths import runs_dir
+from studio.ui.widgets.training_form import TrainingForm
 from studio.ui.widgets.training_controls import TrainingControls, ask_close_choice
 from studio.ui.widgets.training_plots import LossCurves, fmt_eta
 from studio.ui.widgets.training_runs import RunList, saved_options
@@ -59,7 +60,7 @@ class TrainingPanel(Panel):
 
     def __init__(self, context, parent=None, runs_root: str | Path | None = None):
         super().__init__(context, parent)
-        self.runs_root = Path(runs_root) if runs_root else RUNS_ROOT
+        self.runs_root = Path(runs_root) if runs_root else runs_dir()
         self.handle: WorkerHandle | None = None
         self.state = "idle"
         self.family = ""
@@ -387,7 +388,7 @@ class TrainingPanel(Panel):
         self.progress_label.setText(f"{Path(run_dir).name}: {self.curves.point_count()} logged steps")
 
     def _open_run(self, run_dir: str) -> None:
-        from studio.training.checkpoint import CheckpointError, read_metadata
+        from studio.core.checkpoint import CheckpointError, read_metadata
 
         try:
             family = read_metadata(run_dir)["family"]

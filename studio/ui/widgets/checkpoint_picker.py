@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox
 
 from studio.engine.catalog import shipped
-from studio.training.checkpoint import CheckpointError, read_metadata
+from studio.core.checkpoint import CheckpointError, read_metadata
 
 
 class CheckpointPicker(QComboBox):

@@ -23,15 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.data.datasets import DEFAULT_MNIST, REPO_ROOT
+from studio.core.family import families, get_family
+from studio.core.paths import default_mnist, runs_dir
 
-RUNS_ROOT = REPO_ROOT / "runs"
-
-# Sensible starting points per family (anything else comes from the trainer's defaults).
-FAMILY_DEFAULTS = {
-    "vae": {"steps": 2000, "batch_size": 128, "lr": 1e-3, "model": "latent_dim=2"},
-    "diffusion": {"steps": 5000, "batch_size": 64, "lr": 2e-4, "model": ""},
-}
 
 
 def parse_model_options(text: str) -> dict:
@@ -63,9 +57,9 @@ def _spin(lo: int, hi: int, value: int, tip: str = "") -> QSpinBox:
 class TrainingForm(QWidget):
     familyChanged = Signal(str)
 
-    def __init__(self, families: list[str], runs_root: Path = RUNS_ROOT, parent=None):
+    def __init__(self, families: list[str], runs_root: Path | None = None, parent=None):
         super().__init__(parent)
-        self.runs_root = Path(runs_root)
+        self.runs_root = Path(runs_root) if runs_root else runs_dir()
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         self.family = QComboBox()
@@ -73,7 +67,7 @@ class TrainingForm(QWidget):
         form.addRow("Model family", self.family)
 
         self.data = QLineEdit()
-        self.data.setPlaceholderText(f"MNIST digits ({DEFAULT_MNIST.name})")
+        self.data.setPlaceholderText(f"MNIST digits ({default_mnist().name})")
         self.data.setToolTip("IDX file or folder, a folder of images (class subfolders ok) or an .npz")
         data_row = QHBoxLayout()
         data_row.addWidget(self.data, 1)
@@ -180,7 +174,7 @@ class TrainingForm(QWidget):
 
     # --- slots ---------------------------------------------------------------------
     def _family_changed(self, family: str) -> None:
-        d = FAMILY_DEFAULTS.get(family, {})
+        d = get_family(family).form_defaults if family in families() else {}
         if d:
             self.steps.setValue(d["steps"])
             self.batch_size.setValue(d["batch_size"])
@@ -190,7 +184,7 @@ class TrainingForm(QWidget):
         self.familyChanged.emit(family)
 
     def _pick_data_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Dataset folder", self.data.text() or str(DEFAULT_MNIST))
+        path = QFileDialog.getExistingDirectory(self, "Dataset folder", self.data.text() or str(default_mnist()))
         if path:
             self.data.setText(path)
 

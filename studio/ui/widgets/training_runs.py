@@ -25,7 +25,7 @@ def describe_run(run_dir: Path) -> str:
     step = None
     if last.exists():
         try:
-            from studio.training.checkpoint import read_metadata
+            from studio.core.checkpoint import read_metadata
 
             meta = read_metadata(last)
             step = meta.get("step")
@@ -53,7 +53,7 @@ def describe_run(run_dir: Path) -> str:
 
 def saved_options(run_dir: str) -> dict:
     """The TrainOptions fields a run was started with (from its last checkpoint), or {}."""
-    from studio.training.checkpoint import CheckpointError, read_metadata
+    from studio.core.checkpoint import CheckpointError, read_metadata
 
     try:
         meta = read_metadata(Path(run_dir) / "last.safetensors")

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from studio.data.datasets import check_dataset
-from studio.models.vae import VAE, build_vae
-from studio.engine.imaging import image_grid
+from studio.families.vae.model import VAE, build_vae
+from studio.core.imaging import image_grid
 from studio.training.trainer import Trainer
 
 

@@ -7,12 +7,6 @@ from torch import nn
 from studio.engine.graphs import GraphSpec, InputSpec
 
 
-def build_diffusion(config: dict) -> nn.Module:
-    from studio.models.unet import build_unet
-
-    return build_unet(config)
-
-
 class _Eps(nn.Module):
     def __init__(self, unet):
         super().__init__()

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from studio.data.datasets import check_dataset
-from studio.engine.imaging import image_grid
-from studio.engine.schedulers import DDIMSampler, NoiseSchedule, sample_loop
-from studio.models.unet import UNet, build_unet, to_model_space
-from studio.training.checkpoint import Checkpoint
+from studio.core.imaging import image_grid
+from studio.core.schedules import DDIMSampler, NoiseSchedule, sample_loop
+from studio.families.diffusion.model import UNet, build_unet, to_model_space
+from studio.core.checkpoint import Checkpoint
 from studio.training.trainer import Trainer
 
 ONLINE_PREFIX = "online/"

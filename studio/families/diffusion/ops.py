@@ -19,11 +19,11 @@ from typing import Iterator
 
 import numpy as np
 
-from studio.engine.imaging import image_grid
+from studio.core.imaging import image_grid
 from studio.engine.renderer import Output
 from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool
-from studio.engine.schedulers import (
+from studio.core.schedules import (
     NoiseSchedule,
     make_sampler,
     sample_loop,

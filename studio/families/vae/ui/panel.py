@@ -10,12 +10,12 @@ from PySide6.QtWidgets import (
     QTabWidget, QVBoxLayout, QWidget,
 )
 
-from studio.data.datasets import DEFAULT_MNIST
+from studio.core.paths import default_mnist
 from studio.data.images import save_png
-from studio.engine import vae_ops
+from studio.families.vae import ops as vae_ops
 from studio.engine.latent import plane_point, plane_uv
 from studio.engine.renderer import RenderResult
-from studio.training.checkpoint import CheckpointError, read_metadata
+from studio.core.checkpoint import CheckpointError, read_metadata
 from studio.ui.panel import Panel
 from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 from studio.ui.widgets.image_view import ImageView
@@ -73,7 +73,7 @@ class VAEPanel(Panel):
         self.load_data_button.setToolTip("Encode a dataset (IDX, image folder, .npz) and plot its means")
         self.load_data_button.clicked.connect(self._choose_dataset)
         self.mnist_button = QPushButton("Encode MNIST digits")
-        self.mnist_button.setEnabled(DEFAULT_MNIST.exists())
+        self.mnist_button.setEnabled(default_mnist().exists())
         self.mnist_button.clicked.connect(lambda: self.encode_dataset(None))
         scatter_box = QWidget()
         self._scatter_layout = sl = QVBoxLayout(scatter_box)

@@ -3,7 +3,7 @@
 Sampling runs on the background renderer and streams one frame per step;
 the panel records every frame so the trajectory can be played, paused,
 stepped and scrubbed while (and after) it runs. The math is in
-``studio.engine.diffusion_ops`` and ``studio.engine.schedulers``.
+``studio.families.diffusion.ops`` and ``studio.core.schedules``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from PySide6.QtWidgets import (
 )
 
 from studio.data.images import ImageLoadError, load_image, save_png, to_digit_input
-from studio.engine import diffusion_ops as ops
+from studio.families.diffusion import ops
 from studio.engine.renderer import RenderResult
-from studio.training.checkpoint import CheckpointError
+from studio.core.checkpoint import CheckpointError
 from studio.ui.panel import Panel
-from studio.ui.widgets.diffusion_forward import ForwardBox
-from studio.ui.widgets.diffusion_playback import PlaybackControls
-from studio.ui.widgets.diffusion_schedule import SchedulePlot
+from studio.families.diffusion.ui.forward_view import ForwardBox
+from studio.families.diffusion.ui.playback import PlaybackControls
+from studio.families.diffusion.ui.schedule_plot import SchedulePlot
 from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 from studio.ui.widgets.image_view import ImageView
 

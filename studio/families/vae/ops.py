@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.engine.imaging import image_grid, to_uint8
+from studio.core.imaging import image_grid, to_uint8
 from studio.engine.latent import interpolate, plane_grid
 from studio.engine.renderer import Output
 from studio.engine.requests import Target

@@ -1,0 +1,1 @@
+"""Shipped checkpoints (package data): weights-only safetensors files and their ONNX graphs."""

@@ -1,0 +1,1 @@
+"""The lowest layer: checkpoint format, schedules, image conversion, paths, family registry."""

@@ -1,0 +1,106 @@
+"""The family registry: one descriptor per model family, found by folder.
+
+Every family is a package ``studio/families/<name>/`` whose ``__init__`` holds
+``FAMILY = FamilySpec(...)``. The descriptor names everything about the
+family (model builder, interactive graphs, trainer, panel, defaults, CLI
+options, input preprocessing) as ``"module:attribute"`` strings, so reading it
+imports neither torch nor Qt; each part is imported when it is first used.
+Adding a family means adding one folder: nothing else keeps a list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any
+
+FAMILIES_PACKAGE = "studio.families"
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """A family-specific flag of ``python -m studio.train`` (``--latent-dim`` -> model key ``latent_dim``)."""
+
+    flag: str
+    key: str
+    type: type = float
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    name: str  # checkpoint metadata "family" and ``python -m studio.train NAME``
+    title: str  # what the user reads
+    model: str  # "module:builder", builder(config dict) -> nn.Module
+    graphs: str  # "module:fn", fn(model) -> {graph name: GraphSpec}
+    trainer: str | None = None  # "module:TrainerClass"
+    panel: str | None = None  # "module:PanelClass" (Qt), shown as --panel panel_name
+    panel_name: str | None = None
+    panel_title: str = ""
+    # Training-form starting points (steps, batch_size, lr, model options as text).
+    form_defaults: dict[str, Any] = field(default_factory=dict)
+    cli_options: tuple[CliOption, ...] = ()
+    # Hyperparameters that can change mid-run from the training panel.
+    live_options: tuple[str, ...] = ("lr",)
+    # How a user's image becomes model input: "digit" (grey, light ink on dark, as MNIST)
+    # or "rgb". Only digit models guess the ink polarity.
+    preprocessing: str = "rgb"
+    summary: str = ""
+    # Place in the lecture's order (autoencoders, autoregressive, GANs, ..., diffusion):
+    # families, tabs and form choices are listed by it.
+    order: int = 100
+
+    def load(self, part: str):
+        """Import the object a descriptor field names (``model``, ``trainer``, ``panel`` ...)."""
+        ref = getattr(self, part)
+        if not ref:
+            raise LookupError(f"the '{self.name}' family has no {part}")
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def build_model(self, config: dict[str, Any]):
+        return self.load("model")(dict(config))
+
+    def graph_specs(self, model) -> dict:
+        return self.load("graphs")(model)
+
+
+class UnknownFamily(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its argument; this is a sentence
+        return str(self.args[0])
+
+
+_cache: dict[str, FamilySpec] | None = None
+
+
+def families() -> dict[str, FamilySpec]:
+    """Every family, by name, discovered from the folders in ``studio/families``."""
+    global _cache
+    if _cache is None:
+        package = importlib.import_module(FAMILIES_PACKAGE)
+        found = {}
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if not info.ispkg:
+                continue
+            spec = getattr(importlib.import_module(f"{FAMILIES_PACKAGE}.{info.name}"), "FAMILY", None)
+            if isinstance(spec, FamilySpec):
+                found[spec.name] = spec
+        _cache = dict(sorted(found.items(), key=lambda item: (item[1].order, item[0])))
+    return _cache
+
+
+def get_family(name: str) -> FamilySpec:
+    known = families()
+    if not isinstance(name, str) or name not in known:
+        raise UnknownFamily(f"unknown model family {name!r} (known: {', '.join(sorted(known))})")
+    return known[name]
+
+
+def trainable_families() -> list[str]:
+    return [n for n, f in families().items() if f.trainer]
+
+
+def panel_families() -> dict[str, FamilySpec]:
+    """Families with a panel, by panel name."""
+    return {f.panel_name: f for f in families().values() if f.panel and f.panel_name}

@@ -1,0 +1,1 @@
+"""The diffusion family's Qt widgets (the only Qt code in this family)."""

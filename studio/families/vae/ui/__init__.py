@@ -1,0 +1,1 @@
+"""The VAE family's Qt widgets (the only Qt code in this family)."""

@@ -1,1 +1,0 @@
-"""models layer (free of Qt)."""
