@@ -15,23 +15,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.training.runs import INFO_NAME, LOG_NAME, running_pid
+from studio.training.runs import INFO_NAME, LOG_NAME, newest_valid_checkpoint, running_pid
 
 
 def describe_run(run_dir: Path) -> str:
-    """"name: step N, loss X (running, pid P)" from the checkpoint header and the log tail."""
+    """"name: family, step N, loss X, training (pid P)" from the newest valid checkpoint and the log."""
     parts = [run_dir.name]
-    last = run_dir / "last.safetensors"
     step = None
-    if last.exists():
-        try:
-            from studio.core.checkpoint import read_metadata
+    found = newest_valid_checkpoint(run_dir)
+    if found is not None:
+        from studio.core.checkpoint import read_metadata
 
-            meta = read_metadata(last)
-            step = meta.get("step")
-            parts.append(f"{meta.get('family', '?')}, step {step}")
-        except Exception:  # noqa: BLE001 - a broken run still shows up, marked
-            parts.append("unreadable checkpoint")
+        step = found[1]
+        parts.append(f"{read_metadata(found[0]).get('family', '?')}, step {step}")
+    elif any(run_dir.glob("*.safetensors")):
+        parts.append("unreadable checkpoint")  # a broken run still shows up, marked
     log = run_dir / LOG_NAME
     if log.exists():
         try:
@@ -52,11 +50,12 @@ def describe_run(run_dir: Path) -> str:
 
 
 def saved_options(run_dir: str) -> dict:
-    """The TrainOptions fields a run was started with (from its last checkpoint), or {}."""
+    """The TrainOptions fields a run was started with (from its newest valid checkpoint), or {}."""
     from studio.core.checkpoint import CheckpointError, read_metadata
 
+    found = newest_valid_checkpoint(run_dir)
     try:
-        meta = read_metadata(Path(run_dir) / "last.safetensors")
+        meta = read_metadata(found[0]) if found else {}
     except (CheckpointError, OSError):
         return {}
     return dict((meta.get("extra") or {}).get("options") or {})
@@ -73,7 +72,6 @@ def find_runs(root: Path) -> list[Path]:
 class RunList(QWidget):
     runSelected = Signal(str)  # show its curves
     openRequested = Signal(str)  # open its newest checkpoint in the explorer
-    resumeRequested = Signal(str)
     stopRequested = Signal(str)  # stop a run training in the background
 
     def __init__(self, root: Path, parent=None):
@@ -86,13 +84,10 @@ class RunList(QWidget):
         self.refresh_btn.clicked.connect(self.refresh)
         self.open_btn = QPushButton("Open in explorer")
         self.open_btn.clicked.connect(lambda: self._emit_current(self.openRequested))
-        self.resume_btn = QPushButton("Resume run")
-        self.resume_btn.setToolTip("continue this run from its last checkpoint")
-        self.resume_btn.clicked.connect(lambda: self._emit_current(self.resumeRequested))
         self.stop_btn = QPushButton("Stop background run")
         self.stop_btn.clicked.connect(lambda: self._emit_current(self.stopRequested))
         buttons = QHBoxLayout()
-        for b in (self.refresh_btn, self.open_btn, self.resume_btn, self.stop_btn):
+        for b in (self.refresh_btn, self.open_btn, self.stop_btn):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
