@@ -80,6 +80,8 @@ def pack(trainer: "Trainer", with_training_state: bool) -> tuple[dict, dict, dic
     for k, v in trainer.history.items():
         state[HISTORY_PREFIX + k] = np.asarray(v, dtype=np.float64)
     state.update({FAMILY_PREFIX + k: _np(v) for k, v in trainer.family_state().items()})
+    # The file stores 0-d tensors (Adam's step) as 1-d; name them to restore their shape.
+    extra["scalars"] = sorted(k for k, v in state.items() if np.ndim(v) == 0)
     return weights, state, extra
 
 
@@ -90,7 +92,9 @@ def unpack(trainer: "Trainer", ckpt: Checkpoint) -> None:
         raise CheckpointError(
             f"{where}: holds no training state this version can resume (weights only, or saved by an "
             "older version); start a new run")
-    ts, extra = ckpt.training_state, ckpt.extra
+    extra = ckpt.extra
+    ts = {k: (np.asarray(v).reshape(()) if k in set(extra.get("scalars", ())) else v)
+          for k, v in ckpt.training_state.items()}
     kind, name = shipped_source(trainer)
 
     def load(module_or_ema, state: dict, what: str, updates: int | None = None) -> None:

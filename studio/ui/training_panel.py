@@ -16,18 +16,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QLabel,
-    QPlainTextEdit,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QVBoxLayout
 from superqt.utils import create_worker
 
 from studio.core.family import families, get_family
@@ -60,11 +50,10 @@ from studio.training.runs import (
 )
 from studio.training.worker import WorkerHandle
 from studio.ui.panel import Panel
-from studio.ui.widgets.image_view import ImageView
-from studio.ui.widgets.training_controls import TrainingControls, ask_close_choice
-from studio.ui.widgets.training_form import TrainingForm
-from studio.ui.widgets.training_plots import LossCurves, eta_text, progress_text
-from studio.ui.widgets.training_runs import RunList, saved_options
+from studio.ui.widgets.training_controls import ask_close_choice
+from studio.ui.widgets.training_plots import eta_text, progress_text
+from studio.ui.widgets.training_runs import saved_options
+from studio.ui.widgets.training_view import TrainingView
 
 POLL_MS = 50
 REDRAW_S = 0.25
@@ -107,74 +96,28 @@ class TrainingPanel(Panel):
 
     # --- layout --------------------------------------------------------------------
     def _build(self) -> None:
-        self.form = TrainingForm(family_names(), self.runs_root)
-        self.form.familyChanged.connect(self._family_changed)
-        self.form.out.textChanged.connect(self._update_resumable)
-        self.follow_btn = QPushButton("Follow in explorer")
-        self.follow_btn.setToolTip("open this run in its explorer panel; it then shows every new checkpoint")
-        self.follow_btn.clicked.connect(self.follow_in_explorer)
-        self.controls = c = TrainingControls()
+        self.view = v = TrainingView(family_names(), self.runs_root)
+        self.form, self.controls, self.follow_btn = v.form, v.controls, v.follow_btn
+        self.progress, self.progress_label, self.curves = v.progress, v.progress_label, v.curves
+        self.preview, self.runs, self.log = v.preview, v.runs, v.log
+        c = self.controls
         self.start_btn, self.resume_btn, self.pause_btn = c.start_btn, c.resume_btn, c.pause_btn
         self.stop_btn, self.save_btn = c.stop_btn, c.save_btn
+        self.form.familyChanged.connect(self._family_changed)
+        self.form.out.textChanged.connect(self._update_resumable)
+        self.follow_btn.clicked.connect(self.follow_in_explorer)
         self.start_btn.clicked.connect(self.start)
         self.resume_btn.clicked.connect(self._resume_clicked)
         self.pause_btn.clicked.connect(self.pause)
         self.stop_btn.clicked.connect(self.stop)
         self.save_btn.clicked.connect(self.save_now)
         c.liveOptionSet.connect(self.set_option)
-
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.addWidget(self.form)
-        lv.addWidget(self.controls)
-        lv.addWidget(self.follow_btn)
-        lv.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(340)
-
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress_label = QLabel("Idle: choose a dataset and press Start.")
-        # Changing text must not re-lay-out the panel four times a second.
-        self.progress_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-        self.curves = LossCurves()
-        self.preview = ImageView(min_size=160)
-        self.preview.set_placeholder("samples appear here during training")
-        self.runs = RunList(self.runs_root)
         self.runs.runSelected.connect(self.show_run)
         self.runs.openRequested.connect(self._open_run)
         self.runs.stopRequested.connect(self._stop_background)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(1000)
-        self.log.setPlaceholderText("checkpoints, state changes and errors")
-
-        bottom = QSplitter(Qt.Horizontal)
-        bottom.addWidget(self.preview)
-        bottom.addWidget(self.runs)
-        bottom.addWidget(self.log)
-        bottom.setSizes([260, 300, 300])
-        right_split = QSplitter(Qt.Vertical)
-        right_split.addWidget(self.curves)
-        right_split.addWidget(bottom)
-        right_split.setSizes([420, 260])
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(0, 0, 0, 0)
-        rv.addWidget(self.progress)
-        rv.addWidget(self.progress_label)
-        rv.addWidget(right_split, 1)
-
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
         outer = QVBoxLayout(self.body)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(split)
+        outer.addWidget(v)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
