@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 GENERIC = {  # flag -> TrainOptions field, for the options a run saves
     "--data": "data", "--steps": "steps", "--batch-size": "batch_size", "--lr": "lr",
@@ -126,6 +127,10 @@ def options_from_args(args: argparse.Namespace):
     from studio.training.options import TrainOptions
     from studio.training.runs import TrainingSetupError, holds_run, newest_valid_checkpoint, options_for_resume
 
+    from studio.training.lock import busy_message, is_locked
+
+    if is_locked(args.out):  # a live writer first: nothing else about the folder matters
+        raise UsageError(busy_message(Path(args.out)))
     given = given_options(args)
     if args.resume:
         try:

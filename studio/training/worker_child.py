@@ -200,7 +200,10 @@ def worker_main(options: dict, resume: str | None, commands, events) -> None:
             child.flush()
         finally:
             if child.out is not None:
-                (child.out / STOP_FILE).unlink(missing_ok=True)
+                try:
+                    (child.out / STOP_FILE).unlink(missing_ok=True)
+                except OSError:
+                    pass  # the folder is gone or unwritable: already reported
             if child.lock is not None:
                 child.lock.release()
             for conn in (commands, events):

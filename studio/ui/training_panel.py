@@ -129,8 +129,9 @@ class TrainingPanel(Panel):
         self.state = state
         self.form.set_running(state != "idle")
         self.controls.set_state(state)
+        out = self.form.out.text().strip()
         self.follow_btn.setEnabled(bool(self.run_dir and self.last_checkpoint) or
-                                   (state == "idle" and holds_run(self.form.out.text().strip() or ".")))
+                                   (state == "idle" and bool(out) and holds_run(out)))
         self.stateChanged.emit(state)
 
     def _family_changed(self, family: str) -> None:
@@ -139,8 +140,9 @@ class TrainingPanel(Panel):
         self._update_resumable()
 
     def _update_resumable(self, *_) -> None:
-        out = self.form.out.text().strip()
-        self.controls.set_resumable(bool(out) and holds_run(out))
+        # Checked for real on click (the folder may have changed since): a folder without a
+        # run gets a one-line refusal.
+        self.controls.set_resumable(bool(self.form.out.text().strip()))
 
     def is_training(self) -> bool:
         return self.handle is not None and self.handle.is_alive() and not self.handle.detached
