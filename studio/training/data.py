@@ -86,7 +86,8 @@ class ArrayImages(ImageSource):
 
     def __getitems__(self, indices) -> Batch:
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return Batch(self.images[idx], None if self.labels is None else self.labels[idx])
+        labels = None if self.labels is None else self.labels.index_select(0, idx)
+        return Batch(self.images.index_select(0, idx), labels)  # index_select: twice as fast as [idx]
 
     def split(self, n_first: int):
         def part(sl):

@@ -48,14 +48,14 @@ from studio.training.runs import (
     request_stop,
     running_pid,
 )
-from studio.training.worker import WorkerHandle
+from studio.training.worker import WorkerHandle, describe_event
 from studio.ui.panel import Panel
 from studio.ui.widgets.training_controls import ask_close_choice
 from studio.ui.widgets.training_plots import eta_text, progress_text
 from studio.ui.widgets.training_runs import saved_options
 from studio.ui.widgets.training_view import TrainingView
+from studio.ui.widgets.training_watch import WorkerWatch
 
-POLL_MS = 50
 REDRAW_S = 0.25
 CLOSE_TIMEOUT_MS = 30_000  # a worker that has not saved by then is killed and the window closes
 
@@ -79,17 +79,15 @@ class TrainingPanel(Panel):
         self.last_checkpoint: str | None = None
         self.last_progress: Progress | None = None
         self.diverged: Diverged | None = None
-        self.events_seen = 0
         self.end_reason = ""
-        self.last_event_at = time.monotonic()
-        self.stalled_s = 0.0
         self._checker = None  # the superqt worker checking the options
         self._close_when_done = False
         self._last_redraw = 0.0
         self._build()
-        self.timer = QTimer(self)
-        self.timer.setInterval(POLL_MS)
-        self.timer.timeout.connect(self._tick)
+        self.watch = WorkerWatch(self, self.stall_after_s)
+        self.watch.events.connect(self._on_events)
+        self.watch.exited.connect(self._ended)
+        self.watch.ticked.connect(self._redraw)
         self.runs.refresh()
         self._family_changed(self.form.family.currentText())
         self._set_state("idle")
@@ -223,9 +221,7 @@ class TrainingPanel(Panel):
         o = plan.options
         self.family, self.run_dir = o.family, o.out
         self.last_checkpoint, self.last_progress, self.diverged = None, None, None
-        self.events_seen = 0
         self.end_reason = ""
-        self.last_event_at, self.stalled_s = time.monotonic(), 0.0
         self.form.set_values({"out": o.out, "family": o.family} if self.form.family.currentText() != o.family
                              else {"out": o.out})
         self.controls.set_live_values({name: o.model.get(name, o.lr if name.startswith("lr") else None)
@@ -245,7 +241,8 @@ class TrainingPanel(Panel):
         for path, why in plan.skipped:
             self._note(f"skipped {path}: {why}")
         self._set_state("running")
-        self.timer.start()
+        self.watch.stall_after_s = self.stall_after_s
+        self.watch.watch(self.handle)
 
     def pause(self) -> None:
         if self.handle and self.handle.pause():
@@ -278,30 +275,19 @@ class TrainingPanel(Panel):
         self._open_run(run_dir)
 
     # --- the poll loop -------------------------------------------------------------
-    def _tick(self) -> None:
-        h = self.handle
-        now = time.monotonic()
-        if h is not None and not h.detached:
-            events = h.poll()
-            if events:
-                self.last_event_at, self.stalled_s = now, 0.0
-            self.events_seen += len(events)
-            for ev in events:
-                self._dispatch(ev)
-            if h.exitcode is not None and self.state in ("running", "paused", "stopping"):
-                for ev in h.poll():  # anything said just before exiting
-                    self._dispatch(ev)
-                self._ended(h)
-        silent = now - self.last_event_at
-        if self.state in ("running", "stopping") and silent >= self.stall_after_s:
-            self.stalled_s = silent
+    @property
+    def events_seen(self) -> int:
+        return self.watch.events_seen
+
+    def _on_events(self, events: list) -> None:
+        for ev in events:
+            self._dispatch(ev)
+
+    def _redraw(self) -> None:
         if time.perf_counter() - self._last_redraw >= REDRAW_S:
             self._last_redraw = time.perf_counter()
             self.curves.redraw()
             self._show_progress()
-        if h is None or h.exitcode is not None or h.detached:
-            self.timer.stop()
-            self.curves.redraw()
 
     def _dispatch(self, ev) -> None:
         if isinstance(ev, Progress):
@@ -318,8 +304,8 @@ class TrainingPanel(Panel):
             if first:
                 self.follow_btn.setEnabled(True)
                 self._note("a checkpoint is ready: Follow in explorer shows this run as it trains")
-        elif isinstance(ev, Metrics):
-            self._note(f"metrics at step {ev.step}: " + ", ".join(f"{k} {v}" for k, v in ev.values.items()))
+        elif isinstance(ev, (Metrics, OptionChanged, Finished)):
+            self._note(describe_event(ev))
         elif isinstance(ev, Started):
             self._note(f"training on {ev.device} with {ev.threads} thread(s) from step {ev.step}")
             if ev.history.get("step"):  # a resumed run: its whole loss history
@@ -343,13 +329,9 @@ class TrainingPanel(Panel):
             self._set_state("running")
             self.show_info(f"Went back to step {ev.step} and trains on")
             self._note(f"went back to step {ev.step} after the divergence")
-        elif isinstance(ev, OptionChanged):
-            self._note(f"{ev.name} set to {ev.value:g} at step {ev.step}")
         elif isinstance(ev, CommandRefused):
-            self._note(f"{ev.command} refused: {ev.reason}")
+            self._note(describe_event(ev))
             self.show_error(f"{ev.command}: {ev.reason}")
-        elif isinstance(ev, Finished):
-            self._note(("stopped" if ev.stopped_early else "finished") + f" at step {ev.step}: {ev.path}")
         elif isinstance(ev, Failed):
             self._note(f"failed at step {ev.step}: {ev.message}\n{ev.traceback}")
 
@@ -360,7 +342,8 @@ class TrainingPanel(Panel):
         self.progress.setMaximum(p.total_steps)
         self.progress.setValue(p.step)
         self.progress.setFormat(f"%p%  ETA {eta_text(p)}" if self.state == "running" else "%p%")
-        self.progress_label.setText(progress_text(p, self.state, self.stalled_s))
+        stalled = self.watch.stalled_s if self.state in ("running", "stopping") else 0.0
+        self.progress_label.setText(progress_text(p, self.state, stalled))
 
     def _ended(self, h: WorkerHandle) -> None:
         h.join(1)
@@ -472,11 +455,11 @@ class TrainingPanel(Panel):
     def _close_anyway(self) -> None:
         if self._close_when_done and self.handle is not None and self.handle.is_alive():
             self._note(f"the worker did not stop within {CLOSE_TIMEOUT_MS // 1000} s; killed it")
-            self.handle.kill()  # _tick sees it gone and closes the window
+            self.handle.kill()  # the watch sees it gone; _ended closes the window
 
     def shutdown(self) -> None:
         """Stop a worker that is still attached (saving) and the option check."""
-        self.timer.stop()
+        self.watch.stop()
         if self.handle is not None and not self.handle.detached and self.handle.is_alive():
             self.handle.shutdown()
         if self._checker is not None:
