@@ -122,14 +122,16 @@ def given_options(args: argparse.Namespace) -> dict:
             if getattr(args, flag[2:].replace("-", "_")) is not None}
 
 
-def options_from_args(args: argparse.Namespace):
-    """(TrainOptions, checkpoint to resume from or None), after every command-line check."""
+def options_from_args(args: argparse.Namespace, writer: bool = True):
+    """(TrainOptions, checkpoint to resume from or None), after every command-line check.
+
+    ``writer`` False: torchrun's ranks other than 0, which leave the run folder to rank 0.
+    """
+    from studio.training.lock import busy_message, is_locked
     from studio.training.options import TrainOptions
     from studio.training.runs import TrainingSetupError, holds_run, newest_valid_checkpoint, options_for_resume
 
-    from studio.training.lock import busy_message, is_locked
-
-    if is_locked(args.out):  # a live writer first: nothing else about the folder matters
+    if writer and is_locked(args.out):  # a live writer first: nothing else about the folder matters
         raise UsageError(busy_message(Path(args.out)))
     given = given_options(args)
     if args.resume:
@@ -152,7 +154,7 @@ def options_from_args(args: argparse.Namespace):
         return opts, last
     if not args.family:
         raise UsageError("name the model family (or continue a run with --resume)")
-    if holds_run(args.out):
+    if writer and holds_run(args.out):
         found = newest_valid_checkpoint(args.out)
         at = f" (at step {found[1]})" if found else ""
         raise UsageError(f"{args.out} holds a run already{at}; continue it with --resume, "
@@ -166,19 +168,21 @@ def options_from_args(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from studio.training.context import RunContext
+
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on its own usage errors
+    writer = RunContext.main_from_env()
     try:
-        opts, resume = options_from_args(args)
+        opts, resume = options_from_args(args, writer)
     except UsageError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    from studio.training.context import RunContext
     from studio.training.lock import RunFolderBusy, RunLock
     from studio.training.runs import TrainingSetupError, prepare_run
 
     try:
         ctx = RunContext.from_env(opts.device)
-        plan = prepare_run(opts, resume)
+        plan = prepare_run(opts, resume, writer=ctx.is_main)
         lock = RunLock(opts.out).acquire() if ctx.is_main else None
     except (TrainingSetupError, RunFolderBusy, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -28,6 +28,11 @@ class RunContext:
     def distributed(self) -> bool:
         return self.world_size > 1
 
+    @staticmethod
+    def main_from_env(environ: dict | None = None) -> bool:
+        """Whether this process is rank 0, known before any device is chosen."""
+        return str((os.environ if environ is None else environ).get("RANK", "0")).strip() in ("0", "")
+
     @classmethod
     def from_env(cls, device: str = "auto", environ: dict | None = None) -> "RunContext":
         """The context torchrun describes (a single process when its variables are unset)."""

@@ -60,8 +60,12 @@ def trainer_class(family: str):
     return get_family(family).load("trainer")
 
 
-def prepare_run(options: TrainOptions, resume: str | os.PathLike | None = None) -> RunPlan:
-    """Check everything a run needs before it starts; raise TrainingSetupError if anything is off."""
+def prepare_run(options: TrainOptions, resume: str | os.PathLike | None = None,
+                writer: bool = True) -> RunPlan:
+    """Check everything a run needs before it starts; raise TrainingSetupError if anything is off.
+
+    ``writer`` False (torchrun's other ranks) skips the run folder's checks: rank 0 writes there.
+    """
     o = copy.deepcopy(options)
     if o.family not in trainable_families():
         raise TrainingSetupError(
@@ -69,8 +73,8 @@ def prepare_run(options: TrainOptions, resume: str | os.PathLike | None = None) 
     problems = option_problems(o)
     if problems:
         raise TrainingSetupError("; ".join(problems))
-    out = Path(o.out)
-    _check_folder(out, resume)
+    if writer:
+        _check_folder(Path(o.out), resume)
     cls = trainer_class(o.family)
     data = {"main": _open(o.data)}
     for domain in cls.extra_domains:

@@ -29,6 +29,7 @@ named ``stop.request`` appears in the run folder.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import signal
@@ -126,7 +127,7 @@ class WorkerHandle:
         cmd_read.close()
         self._proc, self._events, self._commands = proc, evt_read, cmd_write
         self._lock = lock
-        self.plan = plan
+        self.plan = dataclasses.replace(plan, data={})  # the worker opens its own copy of the data
         self.last_event = self.finished = self.failed = None
         self.paused = self.detached = self._eof = False
         return plan

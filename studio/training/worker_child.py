@@ -259,6 +259,7 @@ def _train(child: _Child, options: dict, resume: str | None) -> None:
         child.flush()
         child.between_steps(trainer)
         if not child.rewind:
+            child.stop_reason = child.stop_reason or "diverged"  # detached: nobody can resume it
             break
         child.rewind = False
         good = newest_valid_checkpoint(child.out)
