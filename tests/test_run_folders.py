@@ -229,3 +229,17 @@ def test_a_nan_loss_ends_the_command_line_without_a_checkpoint(tmp_path, digits)
     out = cli("vae", "--data", digits, "--out", run, "--steps", 20, "--lr", "1e30", "--checkpoint-every", 5, *TINY)
     assert out.returncode == 1 and "not finite" in out.stderr and "Traceback" not in out.stderr
     assert not list(run.glob("*.safetensors"))
+
+
+def test_under_torchrun_only_rank_0_writes_and_locks(tmp_path, digits):
+    run = tmp_path / "run"
+    lock = RunLock(run).acquire()  # rank 0 holds the folder
+    try:
+        env = dict(ENV, RANK="1", WORLD_SIZE="2", LOCAL_RANK="1")
+        out = subprocess.run([sys.executable, "-m", "studio.train", "vae", "--data", str(digits), "--out", str(run),
+                              "--steps", "6", "--checkpoint-every", "3", "--device", "cpu", *TINY],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        lock.release()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and not list(run.glob("*.safetensors")) and not (run / "log.jsonl").exists()
