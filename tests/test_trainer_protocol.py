@@ -70,7 +70,7 @@ class ToyGAN(Trainer):
     """Two networks, two optimisers with their own schedules, two D steps per G step,
     labels, a second unpaired domain, an EMA of G and a family tensor: all must resume."""
 
-    family = "toy-gan"
+    family = "toy_gan"
     shipped = "g"
     d_steps = 2
 
@@ -129,7 +129,7 @@ class ToyGAN(Trainer):
 
 
 def toy_gan(out, mnist_small, steps=8):
-    opts = TrainOptions(family="toy-gan", out=str(out), steps=steps, batch_size=8, lr=1e-3,
+    opts = TrainOptions(family="toy_gan", out=str(out), steps=steps, batch_size=8, lr=1e-3,
                         checkpoint_every=0, preview_every=0, log_every=0)
     domain_b = ArrayImages(mnist_small.images[256:], None, "domain-b")
     return ToyGAN(opts, ArrayImages(mnist_small.images[:256], mnist_small.labels[:256], "domain-a"),

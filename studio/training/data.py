@@ -125,7 +125,11 @@ class ImageFolder(ImageSource):
         if not files:
             raise DatasetError(
                 f"{folder}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        skipped = [(str(p), "not an image file") for p in candidates if p.suffix.lower() not in IMAGE_SUFFIXES]
+        def rel(p: Path) -> str:
+            return p.relative_to(folder).as_posix()
+
+        skipped = [(rel(p), f"not an image file ({p.suffix or 'no extension'})")
+                   for p in candidates if p.suffix.lower() not in IMAGE_SUFFIXES]
         good, sizes, modes = [], [], []
         for p in files:
             try:
@@ -134,14 +138,17 @@ class ImageFolder(ImageSource):
                     if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
                         w, h = h, w  # decoding applies the EXIF rotation
                     modes.append(im.mode)
-            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-                skipped.append((str(p), f"unreadable ({exc})"))
+                    im.verify()  # reads the file through (a truncated PNG fails here, not mid-run)
+            except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for broken files
+                skipped.append((rel(p), f"unreadable ({' '.join(str(exc).split())[:160]})"))
+                if len(modes) > len(good):
+                    modes.pop()
                 continue
             good.append(p)
             sizes.append((w, h))
         if not good:
-            raise DatasetError(f"{folder}: none of its {len(files)} image files can be read "
-                               f"(first: {skipped[0][0]}: {skipped[0][1]})")
+            raise DatasetError(f"{folder}: no usable images: all {len(files)} failed to load "
+                               f"(e.g. {skipped[-1][0]}: {skipped[-1][1]})")
         first = sizes[0]
         for p, size in zip(good, sizes):
             if size != first:
@@ -152,7 +159,7 @@ class ImageFolder(ImageSource):
         labelled = bool(classes) and all(p.parent != folder for p in good)
         labels = [classes.index(p.parent.name) for p in good] if labelled else None
         channels = 1 if all(m in _GREY_MODES for m in modes) else _sniff_channels(good)
-        return cls(good, labels, channels, first, folder.name, skipped)
+        return cls(good, labels, channels, first, folder.name, sorted(skipped))
 
     def __len__(self) -> int:
         return len(self.files)

@@ -114,7 +114,11 @@ class Trainer:
         if unknown:
             raise ValueError(f"unknown {cls.family} model option{'s' if len(unknown) > 1 else ''} "
                              f"{', '.join(unknown)} (valid: {', '.join(sorted(known))})")
-        config = {**cls.default_model, **model}
+        return {**cls.default_model, **model}
+
+    @staticmethod
+    def fit_image_shape(config: dict[str, Any], data: ImageSource) -> dict[str, Any]:
+        """Channels and image size from the data unless the config sets them; they must agree."""
         c, h, _ = data.shape
         config.setdefault("channels", c)
         config.setdefault("image_size", h)
@@ -180,6 +184,11 @@ class Trainer:
     def eval_images(self, n: int) -> torch.Tensor:
         """The first ``n`` evaluation images on the device (held-out ones when there are any)."""
         return self.eval_data.first(n).to(self.device)
+
+    def eval_batch(self, n: int | None = None) -> Batch:
+        """The first ``n`` (default: all) evaluation images with their labels, on the CPU."""
+        n = len(self.eval_data) if n is None else min(n, len(self.eval_data))
+        return self.eval_data.__getitems__(list(range(n)))
 
     @property
     def epoch(self) -> float:

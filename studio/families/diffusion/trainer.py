@@ -39,7 +39,7 @@ class DiffusionTrainer(Trainer):
 
     @classmethod
     def configure(cls, model, data):
-        config = super().configure(model, data)
+        config = cls.fit_image_shape(super().configure(model, data), data)
         NoiseSchedule.from_config(config)  # names an unknown noise schedule before anything starts
         if not 0.0 <= float(config["ema"]) < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), not {config['ema']}")

@@ -20,7 +20,7 @@ class VAETrainer(Trainer):
 
     @classmethod
     def configure(cls, model, data):
-        config = super().configure(model, data)
+        config = cls.fit_image_shape(super().configure(model, data), data)
         if config["image_size"] % 4:
             raise ValueError(f"image size {config['image_size']} must be a multiple of 4")
         return config
