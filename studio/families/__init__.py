@@ -1,0 +1,1 @@
+"""Model families that live beside studio.models (one package per family)."""
