@@ -287,3 +287,39 @@ def test_report_and_floor_on_a_small_split(tmp_path, mnist, extractor):
                              with_precision_recall=False, with_fid_curve=False)
     assert noise["fid"] > 10 * base["fid"] and noise["kid"] > 10 * max(base["kid"], 1e-4)
     assert "FID" in format_report(same)
+
+
+def test_metrics_leave_the_blas_thread_count_as_they_found_it():
+    from studio.evaluation import blas
+
+    api = blas._openblas()
+    if api is None:
+        pytest.skip("no OpenBLAS found among the loaded libraries (the limit is a no-op here)")
+    _set, get = api
+    before = get()
+    with blas.blas_threads(1):
+        assert get() == 1
+        M.kid(np.ones((20, 4)), np.zeros((20, 4)), subsets=2)  # nests a second limit
+        assert get() == 1
+    assert get() == before
+
+
+def test_classifier_trainer_batches_carry_their_own_labels(tmp_path, mnist):
+    from studio.data.datasets import ImageDataset
+    from studio.families.classifier.trainer import ClassifierTrainer
+    from studio.training.trainer import TrainOptions
+
+    small = ImageDataset(mnist.images[:260], mnist.labels[:260], "mnist-260")
+    options = TrainOptions(family="classifier", out=str(tmp_path), steps=3, batch_size=64, holdout=60,
+                           checkpoint_every=0, preview_every=0, log_every=0, device="cpu")
+    trainer = ClassifierTrainer(options, small)
+    flat = small.images[:200].reshape(200, -1)
+    for _ in range(5):  # 200 training digits, batches of 64: crosses a reshuffle
+        batch = trainer.next_batch().numpy().reshape(len(trainer._batch_labels), -1)
+        rows = [int(np.flatnonzero((flat == b).all(axis=1))[0]) for b in batch]
+        np.testing.assert_array_equal(trainer._batch_labels.numpy(), small.labels[rows])
+    list(trainer.run())
+    metrics = trainer.metrics()
+    assert metrics["eval_images"] == 60 and 0.0 <= metrics["heldout_accuracy"] <= 1.0
+    grid = trainer.preview()
+    assert grid.dtype == np.uint8 and grid.ndim == 2

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from studio.evaluation.blas import blas_threads
+
 DEFAULT_SEED = 2020  # torch-fidelity's rng_seed: same KID subsets and IS shuffles as it draws
 FID_SIZES = (500, 1000, 2000, 5000)
 KID_SUBSETS = 100
@@ -156,11 +158,12 @@ def kid(features_a: np.ndarray, features_b: np.ndarray, subsets: int = KID_SUBSE
         raise ValueError("KID needs at least 2 feature vectors in each set")
     rng = np.random.RandomState(seed)
     mmds = np.empty(subsets)
-    for i in range(subsets):
-        # Draw order a, then b, as torch-fidelity does, so the subsets are the same.
-        sa = a[rng.choice(len(a), m, replace=False)]
-        sb = b[rng.choice(len(b), m, replace=False)]
-        mmds[i] = mmd2_unbiased(sa, sb)
+    with blas_threads(1):  # many small products: threads cost more in waiting than they add
+        for i in range(subsets):
+            # Draw order a, then b, as torch-fidelity does, so the subsets are the same.
+            sa = a[rng.choice(len(a), m, replace=False)]
+            sb = b[rng.choice(len(b), m, replace=False)]
+            mmds[i] = mmd2_unbiased(sa, sb)
     return float(mmds.mean()), float(mmds.std())
 
 
@@ -228,9 +231,10 @@ def knn_radii(features: np.ndarray, k: int = PR_NEIGHBOURS) -> np.ndarray:
         raise ValueError(f"k-NN radii with k={k} need more than {k} points, got {len(f)}")
     sq = (f * f).sum(axis=1)
     radii = np.empty(len(f))
-    for i in range(0, len(f), _CHUNK):
-        d2 = _squared_distances(f[i: i + _CHUNK], f, sq)
-        radii[i: i + _CHUNK] = np.partition(d2, k, axis=1)[:, k]  # index 0 is the point itself
+    with blas_threads(1):  # block-wise products: one thread wins on a busy small machine
+        for i in range(0, len(f), _CHUNK):
+            d2 = _squared_distances(f[i: i + _CHUNK], f, sq)
+            radii[i: i + _CHUNK] = np.partition(d2, k, axis=1)[:, k]  # index 0 is the point itself
     return radii
 
 
@@ -239,9 +243,10 @@ def manifold_coverage(queries: np.ndarray, support: np.ndarray, support_radii: n
     q, s = as_features(queries, "queries"), as_features(support, "support")
     sq = (s * s).sum(axis=1)
     inside = 0
-    for i in range(0, len(q), _CHUNK):
-        d2 = _squared_distances(q[i: i + _CHUNK], s, sq)
-        inside += int((d2 <= support_radii[None, :]).any(axis=1).sum())
+    with blas_threads(1):
+        for i in range(0, len(q), _CHUNK):
+            d2 = _squared_distances(q[i: i + _CHUNK], s, sq)
+            inside += int((d2 <= support_radii[None, :]).any(axis=1).sum())
     return inside / len(q)
 
 
