@@ -189,4 +189,5 @@ def hostile_datasets() -> list[tuple[str, bytes]]:
         ("short-images-idx3-ubyte", idx_bytes([10, 28, 28], payload=b"\x00" * 100)),
         ("nan-images-idx3-ubyte", idx_bytes([1, 2, 2], 0x0D, struct.pack(">4f", 0.1, float("nan"), 0.2, 0.3))),
         ("rubbish-images-idx3-ubyte", b"\x01\x02\x03\x04rubbish"),
+        ("many-dims-images-idx3-ubyte", idx_bytes([1] * 67, payload=b"\x00")),
     ]

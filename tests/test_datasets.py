@@ -106,6 +106,7 @@ def test_image_folder_with_nothing_usable_is_refused(tmp_path):
     ("nan_pixels.npz", "1 pixel value is NaN or infinite (the first at index (1, 2, 3))"),
     ("nan-images-idx3-ubyte", "1 pixel value is NaN or infinite (the first at index (0, 0, 1))"),
     ("short-images-idx3-ubyte", "claims 10 x 28 x 28 items (7,840 bytes), but the file holds 100"),
+    ("many-dims-images-idx3-ubyte", "the IDX header claims 67 dimensions"),
 ])
 def test_hostile_dataset_files_are_one_line_naming_the_file(tmp_path, name, problem):
     from hostile_files import hostile_datasets

@@ -97,10 +97,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             check_head(path, f.read(HEAD_BYTES), os.fstat(f.fileno()).st_size)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
         with safe_open(str(path), framework="numpy") as f:
             stored = f.metadata()
-    except CheckpointError:
-        raise
     except parse_errors() as exc:
         raise CheckpointError(invalid_safetensors(path, exc)) from exc
     return validated_metadata(path, stored)

@@ -27,6 +27,7 @@ from studio.data.images import IMAGE_SUFFIXES, ImageLoadError, load_image
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 # Deflate expands at most ~1032-fold: a compressed file cannot hold more than this many bytes per byte.
 _MAX_DEFLATE_RATIO = 1032
+_IDX_MAX_DIMS = 8
 _NPZ_IMAGE_KEYS = ("images", "x", "x_train", "arr_0")
 _NPZ_LABEL_KEYS = ("labels", "y", "y_train")
 
@@ -70,6 +71,8 @@ def _parse_idx(path: Path, f, room: int, room_is: str) -> np.ndarray:
     if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
         raise DatasetError(f"{path}: not an IDX file (bad magic number)")
     ndim = head[3]
+    if ndim > _IDX_MAX_DIMS:
+        raise DatasetError(f"{path}: the IDX header claims {ndim} dimensions (image data has at most 4)")
     raw_dims = f.read(4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise DatasetError(f"{path}: IDX file is truncated (in its header)")

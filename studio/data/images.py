@@ -153,15 +153,18 @@ def load_image(
     """
     from PIL import Image, ImageOps
 
-    img, name = _open(source)
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block should not lose the picture
-        pass
-    img = _normalise_mode(img)
-    if size is not None and img.size != tuple(size):
-        # Resize before converting to floats: a 40-Mpx photo never becomes a 500 MB array.
-        img = img.resize(tuple(size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    with warnings.catch_warnings():
+        # Pillow warns about damaged metadata it skips; the picture loads or gets our message.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        img, name = _open(source)
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a broken EXIF block should not lose the picture
+            pass
+        img = _normalise_mode(img)
+        if size is not None and img.size != tuple(size):
+            # Resize before converting to floats: a 40-Mpx photo never becomes a 500 MB array.
+            img = img.resize(tuple(size), Image.Resampling.LANCZOS, reducing_gap=3.0)
     if img.mode == "F":
         gray = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
         rgb = np.repeat(gray[..., None], 3, axis=2)
