@@ -28,14 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_checkpoint(path: str) -> str:
-    """Validate before any window opens; returns the family. Exits non-zero on a bad file."""
-    from studio.core.checkpoint import CheckpointError, load_checkpoint
+    """Validate before any window opens: the file, its metadata, and that its weights fit the model
+    its config describes. Returns the family; exits 2 with a one-line message on a bad file."""
+    from studio.core.checkpoint import CheckpointError, check_fits_model, read_checkpoint_file
 
     try:
-        return load_checkpoint(path).family
+        ckpt, digest = read_checkpoint_file(path)
+        check_fits_model(ckpt, digest)
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    return ckpt.family
 
 
 def main(argv: list[str] | None = None) -> int:
