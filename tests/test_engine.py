@@ -120,13 +120,13 @@ def test_streaming_handler_is_cancelled_at_a_step_boundary():
     seen = []
     steps_run = []
     first = threading.Event()
-    r = Renderer(lambda res: (seen.append(res.data["step"]), first.set()))
+    r = Renderer(lambda res: (seen.append(res.payload), first.set()))
 
     def stream(req):
         for k in range(100):
             steps_run.append(k)
             time.sleep(0.01)
-            yield Output(None, {"step": k}, final=False)
+            yield Output(None, k, final=False)
 
     r.register(Slow, stream)
     r.submit("diffusion", Slow(0))

@@ -112,14 +112,52 @@ def load_checkpoint(
     path = _check_file(Path(path))
     header = _read_header(path)
     meta = _parse_metadata(path, header)
-    if family is not None and meta["family"] != family:
-        raise CheckpointError(
-            f"{path}: this is a '{meta['family']}' checkpoint, but a '{family}' model was expected"
-        )
+    _check_family(path, meta, family)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: the tensor data is corrupt or truncated ({exc})") from exc
+    return _from_tensors(path, meta, tensors, with_training_state)
+
+
+def load_checkpoint_bytes(
+    data: bytes,
+    path: str | os.PathLike,
+    family: str | None = None,
+    with_training_state: bool = False,
+) -> Checkpoint:
+    """Parse a checkpoint file already read into memory (``path`` names it in messages).
+
+    A caller that hashes the file hashes these same bytes, so a file rewritten
+    meanwhile (a training run saving) can never pair one file's digest with
+    another's weights.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = Path(path)
+    _check_head(path, data[:64])
+    n = int.from_bytes(data[:8], "little")
+    if n <= 0 or n > 100_000_000 or 8 + n > len(data):
+        raise CheckpointError(f"{path}: not a safetensors file (bad header length)")
+    meta = _parse_metadata(path, _decode_header(path, data[8:8 + n]))
+    _check_family(path, meta, family)
+    try:
+        tensors = load(bytes(data))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: the tensor data is corrupt or truncated ({exc})") from exc
+    return _from_tensors(path, meta, tensors, with_training_state)
+
+
+def _check_family(path: Path, meta: dict[str, Any], family: str | None) -> None:
+    if family is not None and meta["family"] != family:
+        raise CheckpointError(
+            f"{path}: this is a '{meta['family']}' checkpoint, but a '{family}' model was expected"
+        )
+
+
+def _from_tensors(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray],
+                  with_training_state: bool) -> Checkpoint:
     weights = {k[len(MODEL_PREFIX):]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
     state = {}
     if with_training_state:
@@ -149,6 +187,11 @@ def _check_file(path: Path) -> Path:
         raise CheckpointError(f"{path}: no such file")
     with open(path, "rb") as f:
         head = f.read(64)
+    _check_head(path, head)
+    return path
+
+
+def _check_head(path: Path, head: bytes) -> None:
     foreign = _sniff_foreign_format(head)
     if foreign:
         why = ", because loading a pickle can run arbitrary code" if "pickle" in foreign else ""
@@ -158,7 +201,6 @@ def _check_file(path: Path) -> Path:
         )
     if len(head) < 8:
         raise CheckpointError(f"{path}: the file is empty or truncated")
-    return path
 
 
 def _read_header(path: Path) -> dict[str, Any]:
@@ -168,6 +210,10 @@ def _read_header(path: Path) -> dict[str, Any]:
         if n <= 0 or n > 100_000_000 or 8 + n > size:
             raise CheckpointError(f"{path}: not a safetensors file (bad header length)")
         raw = f.read(n)
+    return _decode_header(path, raw)
+
+
+def _decode_header(path: Path, raw: bytes) -> dict[str, Any]:
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

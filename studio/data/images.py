@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,19 +34,17 @@ def _open(source: str | os.PathLike | bytes):
         if p.is_dir():
             raise ImageLoadError(f"{name}: is a folder, not an image")
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-    old_max = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    # Pillow's limit is process-wide, so it is set once at start-up (studio.engine.setup),
+    # never here: this size check, made before any pixel is decoded, is what refuses.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(stream)
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise ImageLoadError(
-                    f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} Mpx)"
-                )
-            img.seek(0)  # first frame of an animation
-            img.load()
+        img = Image.open(stream)
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise ImageLoadError(
+                f"{name}: {w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} Mpx)"
+            )
+        img.seek(0)  # first frame of an animation
+        img.load()
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -56,8 +53,6 @@ def _open(source: str | os.PathLike | bytes):
         raise ImageLoadError(f"{name}: not an image file Pillow can read") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(f"{name}: the image is truncated or corrupt ({exc})") from exc
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_max
     return img, name
 
 
