@@ -130,6 +130,15 @@ def test_cuda_provider_failure_names_why_and_never_re_exports(tiny_vae_path, tmp
     assert not calls and not exports_running()
 
 
+def test_no_cuda_provider_at_all_is_said_before_any_export(tiny_vae_path, tmp_path, monkeypatch, no_export):
+    monkeypatch.setattr(backends, "nvidia_driver_present", lambda: False)
+    runtime = ModelRuntime(settled_copy(tiny_vae_path, tmp_path, unique=True))  # no ONNX file anywhere
+    for wait in (False, True):
+        with pytest.raises(ProviderUnavailable, match="no NVIDIA driver"):
+            runtime.backend("decode", "onnx", "cuda", wait=wait)
+    assert not no_export and not exports_running()
+
+
 def test_a_file_that_cannot_load_is_still_a_backend_error(tmp_path, fake_cuda_onnxruntime):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"\x08\x07garbage that is not a protobuf model")

@@ -164,7 +164,8 @@ class CudaGraphs:
             if self._pool is None:
                 self._pool = torch.cuda.graph_pool_handle()  # all shapes share one memory pool
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            # thread_local: CUDA calls other threads make meanwhile neither break nor join this capture.
+            with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
                 out = self._module(*static_in)
             outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
             return graph, static_in, outs
@@ -183,6 +184,23 @@ def nvidia_driver_present() -> bool:
     if Path("/proc/driver/nvidia").exists():
         return True
     return bool(ctypes.util.find_library("cuda") or ctypes.util.find_library("nvcuda"))
+
+
+def onnx_cuda_unavailable() -> str | None:
+    """Why ONNX Runtime cannot even try CUDA here (None: it can try), checked without a session."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "ONNX Runtime has no CUDA provider here (install onnxruntime-gpu)"
+    if not nvidia_driver_present():
+        return "ONNX Runtime cannot use CUDA: no NVIDIA driver on this machine"
+    return None
+
+
+def check_onnx_cuda() -> None:
+    reason = onnx_cuda_unavailable()
+    if reason:
+        raise ProviderUnavailable(f"{reason}; choose the CPU or the torch backend")
 
 
 class OnnxBackend:
@@ -204,13 +222,9 @@ class OnnxBackend:
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        listed = "CUDAExecutionProvider" in ort.get_available_providers()
-        if device == "cuda" and not listed:
-            raise ProviderUnavailable("ONNX Runtime has no CUDA provider here (install onnxruntime-gpu), "
-                                      "choose the CPU or the torch backend")
-        if device == "cuda" and not nvidia_driver_present():
-            raise ProviderUnavailable("ONNX Runtime cannot use CUDA: no NVIDIA driver on this machine")
-        want_cuda = device in ("auto", "cuda") and listed and nvidia_driver_present()
+        if device == "cuda":
+            check_onnx_cuda()
+        want_cuda = device in ("auto", "cuda") and onnx_cuda_unavailable() is None
         providers = (["CUDAExecutionProvider"] if want_cuda else []) + ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)

@@ -31,7 +31,8 @@ import numpy as np
 from studio.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint_bytes
 from studio.core.paths import shipped_checkpoint_dir
 from studio.engine.backends import (
-    BACKENDS, Backend, BackendError, OnnxBackend, ProviderUnavailable, TorchBackend, torch_device,
+    BACKENDS, Backend, BackendError, OnnxBackend, ProviderUnavailable, TorchBackend, check_onnx_cuda,
+    torch_device,
 )
 from studio.engine.export import DIGEST_KEY, cached_path, sidecar_path
 
@@ -245,6 +246,8 @@ class ModelRuntime:
                     self._backends[key] = found
                     return found
             job = self._exports.get((graph, device))
+            if job is None and device == "cuda":
+                check_onnx_cuda()  # no CUDA provider to try: exporting would not help
             if job is None and not wait and not self.is_changing():
                 job = self._export_in_background(graph, device)
         if job is not None and (wait or job.done.is_set()):
@@ -253,13 +256,21 @@ class ModelRuntime:
                 raise job.error
             return self._backends[key]
         if job is not None:
-            return PendingExport(self._torch_backend(graph, device), job)
+            return PendingExport(self._torch_backend(graph, self._stand_in_device(device)), job)
         if not wait:  # still being written: torch renders it, nothing is exported
-            return self._torch_backend(graph, device)
+            return self._torch_backend(graph, self._stand_in_device(device))
         with self._lock:  # an explicit call: export here and now
             if key not in self._backends:
                 self._backends[key] = OnnxBackend(self._export(graph), device=device)
             return self._backends[key]
+
+    @staticmethod
+    def _stand_in_device(device: str) -> str:
+        """Where torch stands in for ONNX: the device asked for, or the CPU if torch cannot use it."""
+        try:
+            return torch_device(device)
+        except BackendError:
+            return "cpu"
 
     def onnx_file(self, graph: str) -> Path:
         return self.backend(graph, "onnx", "cpu").path
