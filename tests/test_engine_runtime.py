@@ -216,6 +216,33 @@ def test_a_checkpoint_being_written_renders_on_torch_and_is_never_exported(tiny_
     assert not export_module.cached_path(runtime.digest, "decode").exists()
 
 
+def test_a_run_that_stopped_changing_is_exported_in_the_background(tiny_vae_path, tmp_path, monkeypatch):
+    from studio.engine import runtime as runtime_module
+
+    ckpt = settled_copy(tiny_vae_path, tmp_path / "run", "last.safetensors", unique=True)
+    (tmp_path / "run" / "log.jsonl").write_text("{}\n")
+    asked = threading.Event()
+
+    def held_export(spec, path, digest):
+        asked.set()
+        raise RuntimeError("held for the test")
+
+    monkeypatch.setattr(export_module, "export_graph", held_export)
+    runtime = ModelRuntime(ckpt)
+    assert runtime.is_changing()
+    assert type(runtime.backend("decode", "onnx", "cpu", wait=False)) is TorchBackend
+    assert not asked.is_set()
+    monkeypatch.setattr(runtime_module, "SETTLE_S", 0.0)  # the trainer has stopped writing
+    monkeypatch.setattr(runtime_module, "RECHECK_S", 0.0)
+    stand_in = runtime.backend("decode", "onnx", "cpu", wait=False)
+    assert stand_in.name == "torch" and asked.wait(30)
+    with pytest.raises(BackendError, match="cannot export the 'decode' graph to ONNX \\(held for the test\\)"):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            runtime.backend("decode", "onnx", "cpu", wait=False)
+            time.sleep(0.01)
+
+
 # --- 6. a newly opened checkpoint: torch now, ONNX once exported ------------------------------
 def test_a_new_checkpoint_renders_on_torch_at_once_then_on_onnx(tiny_vae_path, tmp_path, monkeypatch):
     ckpt = settled_copy(tiny_vae_path, tmp_path / "downloads", "someone_elses.safetensors", unique=True)

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SETTLE_S = 60.0  # a user's checkpoint folder written to within this long is still being written
 RECHECK_S = 5.0  # how often a changing checkpoint is looked at again
+SCAN_LIMIT = 2000  # folder entries looked at when deciding
 _EXPORT_LOCK = threading.Lock()  # one export at a time: each is CPU-heavy, and the exporter is not re-entrant
 
 
@@ -58,8 +59,12 @@ def checkpoint_is_changing(path: Path, now: float | None = None) -> bool:
         return False
     now = time.time() if now is None else now
     try:
+        if now - path.stat().st_mtime < SETTLE_S:
+            return True
         with os.scandir(folder) as entries:
-            for entry in entries:
+            for seen, entry in enumerate(entries):
+                if seen >= SCAN_LIMIT:  # a huge folder (downloads, say) is no run folder
+                    break
                 try:
                     if entry.is_file() and now - entry.stat().st_mtime < SETTLE_S:
                         return True
@@ -114,8 +119,8 @@ class ModelRuntime:
                 data = f.read()
         except FileNotFoundError as exc:
             raise CheckpointError(f"{path}: no such file") from exc
-        except IsADirectoryError as exc:
-            raise CheckpointError(f"{path}: is a folder") from exc
+        except OSError as exc:
+            raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
         self.checkpoint: Checkpoint = load_checkpoint_bytes(data, path, family=family)
         self.digest = hashlib.sha256(data).hexdigest()
         self.path = Path(self.checkpoint.path or path)
