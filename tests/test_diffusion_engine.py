@@ -285,9 +285,9 @@ def test_a_vae_decode_finishes_while_a_ddpm_1000_stream_runs(pool, tiny, tiny_va
         deadline = time.time() + 30
         while time.time() < deadline and len(frames) < 3:
             time.sleep(0.002)
-        with lock:
-            at_submit = len(frames)
         renderer.submit("vae.decode", vae_ops.VaeDecode(ops.Target(str(tiny_vae_path), "torch", "cpu"), (0.0, 0.0, 0.0)))
+        with lock:
+            at_submit = len(frames)  # read after: a stall of this thread cannot loosen the bound
         deadline = time.time() + 30
         while time.time() < deadline and not decoded:
             time.sleep(0.002)
