@@ -120,13 +120,13 @@ def test_streaming_handler_is_cancelled_at_a_step_boundary():
     seen = []
     steps_run = []
     first = threading.Event()
-    r = Renderer(lambda res: (seen.append(res.data["step"]), first.set()))
+    r = Renderer(lambda res: (seen.append(res.payload), first.set()))
 
     def stream(req):
         for k in range(100):
             steps_run.append(k)
             time.sleep(0.01)
-            yield Output(None, {"step": k}, final=False)
+            yield Output(None, k, final=False)
 
     r.register(Slow, stream)
     r.submit("diffusion", Slow(0))
@@ -188,3 +188,32 @@ def test_a_graph_with_several_named_inputs_exports_and_runs(tmp_path):
         assert float(np.abs(got[name] - ref[name]).max()) <= 1e-5
     with pytest.raises(BackendError, match="missing inputs"):
         onnx_backend.run({"style0": feed["style0"]})
+
+
+def test_vae_handlers_return_typed_payloads(tmp_path, tiny_vae_path):
+    from PIL import Image
+
+    from studio.engine.requests import Target
+    from studio.engine.runtime import RuntimePool
+    from studio.families.vae import ops as vae_ops
+
+    pool, target = RuntimePool(), Target(str(tiny_vae_path), "torch", "cpu")
+    decoded = vae_ops.decode(pool, vae_ops.VaeDecode(target, (0.0, 1.0, -1.0)))
+    assert decoded.payload == vae_ops.VaeDecoded((0.0, 1.0, -1.0)) and decoded.backend == "torch"
+    grid = vae_ops.manifold(pool, vae_ops.VaeManifold(target, (0.0, 0.0, 0.0), (0, 2), grid=5, span=2.0))
+    assert grid.payload == vae_ops.ManifoldGrid(2.0, 5, (0, 2)) and grid.image.shape == (140, 140)
+    strip = vae_ops.interpolation(pool, vae_ops.VaeInterpolate(target, (0, 0, 0), (1, 1, 1), 4, "spherical"))
+    assert strip.payload == vae_ops.InterpolationStrip("spherical", 4)
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    enc = vae_ops.encode_image(pool, vae_ops.VaeEncodeImage(target, str(tmp_path / "one.png")))
+    assert isinstance(enc.payload, vae_ops.VaeEncoded)
+    assert len(enc.payload.mu) == len(enc.payload.sigma) == 3 and all(s > 0 for s in enc.payload.sigma)
+    assert enc.payload.source.endswith("one.png") and enc.payload.input.dtype == np.uint8
+    assert enc.payload.input.shape == enc.payload.reconstruction.shape == (28, 28)
+    np.savez(tmp_path / "digits.npz", images=np.random.default_rng(0).random((20, 1, 28, 28)).astype(np.float32),
+             labels=np.arange(20) % 10)
+    latents = vae_ops.encode_dataset(pool, vae_ops.VaeEncodeDataset(target, str(tmp_path / "digits.npz"), 12))
+    assert isinstance(latents.payload, vae_ops.DatasetLatents)
+    assert latents.payload.mu.shape == (12, 3) and list(latents.payload.labels) == list(range(10)) + [0, 1]

@@ -81,7 +81,7 @@ def test_dropping_an_image_encodes_it(qtbot, panel, tmp_path, mnist_small):
     left, right = pair[1:29, 1:29].astype(float), pair[1:29, 30:58].astype(float)
     assert np.abs(left - digit).mean() < 3  # inverted back to MNIST polarity
     assert np.abs(left - right).mean() < 60  # the reconstruction resembles it
-    mu = encoded.args[0].data["mu"]
+    mu = encoded.args[0].payload.mu
     qtbot.waitUntil(lambda: np.allclose(panel.sliders.values(), mu, atol=0.011), timeout=WAIT)
 
 

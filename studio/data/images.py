@@ -21,6 +21,15 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".ti
 MAX_PIXELS = 64_000_000
 
 
+# Set once, when the loader is first imported (warning filters are process-wide, so never per call
+# from a render thread): Pillow's own bomb warning (~89 Mpx) is looser than our refusal below, and
+# its warnings about damaged metadata it skips are not the user's concern: the picture loads or
+# gets our message.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"PIL\.")
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+
+
 class ImageLoadError(Exception):
     """The input is not a usable image; the message says why."""
 
@@ -57,13 +66,10 @@ def _open(source: str | os.PathLike | bytes):
         raise ImageLoadError(f"{name}: an SVG drawing (vector graphics); export it as PNG first")
     kind = next((k for signature, k in _SIGNATURES.items() if head.startswith(signature)), None)
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb check (a warning above ~89 Mpx) is looser than ours; ours runs below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(stream)
-            img.seek(0)  # first frame of an animation
-            _refuse_too_large(name, img.size[0] * img.size[1], img.size)
-            img.load()
+        img = Image.open(stream)
+        img.seek(0)  # first frame of an animation
+        _refuse_too_large(name, img.size[0] * img.size[1], img.size)
+        img.load()
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow refused before we saw the size
@@ -153,18 +159,15 @@ def load_image(
     """
     from PIL import Image, ImageOps
 
-    with warnings.catch_warnings():
-        # Pillow warns about damaged metadata it skips; the picture loads or gets our message.
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-        img, name = _open(source)
-        try:
-            img = ImageOps.exif_transpose(img)
-        except Exception:  # a broken EXIF block should not lose the picture
-            pass
-        img = _normalise_mode(img)
-        if size is not None and img.size != tuple(size):
-            # Resize before converting to floats: a 40-Mpx photo never becomes a 500 MB array.
-            img = img.resize(tuple(size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    img, name = _open(source)
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block should not lose the picture
+        pass
+    img = _normalise_mode(img)
+    if size is not None and img.size != tuple(size):
+        # Resize before converting to floats: a 40-Mpx photo never becomes a 500 MB array.
+        img = img.resize(tuple(size), Image.Resampling.LANCZOS, reducing_gap=3.0)
     if img.mode == "F":
         gray = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
         rgb = np.repeat(gray[..., None], 3, axis=2)

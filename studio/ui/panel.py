@@ -132,5 +132,6 @@ class Panel(QWidget):
         self.last_result = result
         self.on_result(view, result)
         if result.backend:
-            self.show_info(f"{view}: {result.backend} on {result.device}, {result.ms:.1f} ms")
+            pending = " (exporting to ONNX, torch meanwhile…)" if result.export_pending else ""
+            self.show_info(f"{view}: {result.backend} on {result.device}, {result.ms:.1f} ms{pending}")
         self.rendered.emit(result)

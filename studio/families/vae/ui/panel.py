@@ -303,15 +303,16 @@ class VAEPanel(Panel):
         elif view == "interpolate":
             self.strip.set_image(result.image)
         elif view == "encode":
+            encoded: vae_ops.VaeEncoded = result.payload
             self.pair.set_image(result.image)
-            mu = np.asarray(result.data["mu"])
+            mu = np.asarray(encoded.mu)
             shown = ", ".join(f"{v:+.2f}" for v in mu[:4]) + (" …" if len(mu) > 4 else "")
-            self.encoded_label.setText(f"{Path(str(result.data['source'])).name}: mu = ({shown})")
+            self.encoded_label.setText(f"{Path(str(encoded.source)).name}: mu = ({shown})")
             self.sliders.set_values(mu)
         elif view == "scatter":
-            mu = result.data["mu"]
+            latents: vae_ops.DatasetLatents = result.payload
             x, y = self.dims()
-            self.scatter.set_points(mu[:, [x, y]], result.data["labels"], (x, y))
+            self.scatter.set_points(latents.mu[:, [x, y]], latents.labels, (x, y))
             self.left_tabs.setCurrentIndex(1)
 
     def _painted(self, view: str) -> None:
