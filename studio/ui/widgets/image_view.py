@@ -108,9 +108,12 @@ class ImageView(QWidget):
         return self._title
 
     def set_caption(self, text: str) -> None:
-        """A line under the picture: its scale or what its ends mean."""
+        """A line under the picture; ``{zoom}`` in it becomes the zoom it is drawn at now."""
         self._caption = text
         self.update()
+
+    def caption(self) -> str:
+        return self._caption.replace("{zoom}", f"{self.scale():.3g}")
 
     def set_axes(self, x_label: str, y_label: str, half_range: float) -> None:
         """Tick labels -r, 0, +r along the bottom and left edges, for a picture of a plane."""
@@ -198,7 +201,7 @@ class ImageView(QWidget):
         if self._caption:
             y = r.bottom() + (2 * line + 4 if self._axes else 2)
             p.setPen(QColor(theme.MUTED))
-            p.drawText(QRectF(0, y, self.width(), line), Qt.AlignmentFlag.AlignHCenter, self._caption)
+            p.drawText(QRectF(0, y, self.width(), line), Qt.AlignmentFlag.AlignHCenter, self.caption())
 
     def _draw_axes(self, p: QPainter, r: QRectF) -> None:
         if self._axes is None:

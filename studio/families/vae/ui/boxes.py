@@ -67,7 +67,7 @@ class EncodeBox(QGroupBox):
     """An image the user dropped or pasted beside its reconstruction."""
 
     def __init__(self, parent=None):
-        super().__init__("Encode an image: drop files or folders here, or paste (Ctrl+V)", parent)
+        super().__init__("Encode: drop images or folders, or paste (Ctrl+V)", parent)
         self.pair = ImageView(min_size=120, title="input | reconstruction")
         self.label = QLabel("")
         self.label.setWordWrap(True)

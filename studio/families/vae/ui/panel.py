@@ -111,7 +111,8 @@ class VAEPanel(RenderPanel):
         for widget, stretch in ((self.map_box, 5), (self.decode_box, 3), (right, 4)):
             self.columns.addWidget(widget)
             self.columns.setStretchFactor(self.columns.count() - 1, stretch)
-        self.columns.setSizes([520, 270, 380])  # the map at 1x (420 px plus its axes)
+        # The map at 1x: 420 px plus its axes and the tab's frame.
+        self.map_box.setMinimumWidth(MAP_GRID * 28 + 75)
         outer = QVBoxLayout(self.body)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(top)
@@ -286,8 +287,8 @@ class VAEPanel(RenderPanel):
         self.axes.show_dims(s.map_dims, s.latent_dim, s.map_axes_editable)
         x, y = s.map_dims
         self.manifold.set_axes(f"z[{x}]", f"z[{y}]", SPAN)
-        self.manifold.set_caption(f"{MAP_GRID}×{MAP_GRID} decodes, the other dimensions at the sliders' values"
-                                  if s.latent_dim > 2 else f"{MAP_GRID}×{MAP_GRID} decodes of the whole 2-D latent")
+        self.manifold.set_title(f"{MAP_GRID}×{MAP_GRID} decodes over z[{x}], z[{y}]; the rest at the sliders"
+                                if s.latent_dim > 2 else f"{MAP_GRID}×{MAP_GRID} decodes over the whole 2-D latent")
 
     def _show_usage(self) -> None:
         s = self.state
@@ -340,8 +341,7 @@ class VAEPanel(RenderPanel):
             return  # the model changed while this was rendering
         if view == "decode":
             self.decoded.set_image(result.image)
-            self.decoded.set_caption(f"{result.image.shape[1]}×{result.image.shape[0]} px, "
-                                     f"shown ×{self.decoded.scale():g}")
+            self.decoded.set_caption(f"{result.image.shape[1]}×{result.image.shape[0]} px, shown ×{{zoom}}")
         elif view == "manifold":
             self.manifold.set_image(result.image)
             self.manifold.set_marker(*self.state.map_marker())
@@ -368,6 +368,10 @@ class VAEPanel(RenderPanel):
             self.state.set_elbo(d["recon"], d["kl"], d["mu"], d["sigma"], d["about"])
             self.encoded_label.setText(self.state.encoded_summary())
             self._show_explain()
+
+    def show_render_status(self, view: str, result: RenderResult) -> None:
+        if view in ("decode", "manifold", "interpolate", "encode", "scatter"):  # the pictures, not the sums
+            super().show_render_status(view, result)
 
     def _encoded(self, result: RenderResult) -> None:
         d = result.data
