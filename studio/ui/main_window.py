@@ -73,8 +73,7 @@ class MainWindow(QMainWindow):
         self._paste_router = _PasteRouter(self)
         QApplication.instance().installEventFilter(self._paste_router)
         context.checkpointOpened.connect(self.show_checkpoint)
-        if self.settings is not None and self.settings.value("window/geometry") is not None:
-            self.restoreGeometry(self.settings.value("window/geometry"))
+        self._restore_window()
 
     # --- menus ---------------------------------------------------------------------
     def _action(self, menu, text: str, shortcut, slot, tip: str = "") -> QAction:
@@ -94,7 +93,7 @@ class MainWindow(QMainWindow):
                                          lambda: self.current_panel().paste(),
                                          "encode the image (or image files) on the clipboard")
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._action(file_menu, "&Quit", "Ctrl+Q", self.close)
         view = bar.addMenu("&View")
         self._action(view, "&Next panel", "Ctrl+PgDown", lambda: self._step_panel(1))
         self._action(view, "&Previous panel", "Ctrl+PgUp", lambda: self._step_panel(-1))
@@ -235,6 +234,19 @@ class MainWindow(QMainWindow):
                 continue  # changed since: start on the shipped one
         self.settings.endGroup()
 
+    def _restore_window(self) -> None:
+        """Size, place and maximised state, each only if saved (and the place only if on a screen)."""
+        if self.settings is None:
+            return
+        size, pos = self.settings.value("window/size"), self.settings.value("window/pos")
+        if size is not None:
+            self.resize(size)
+        if pos is not None and any(screen.availableGeometry().contains(pos)
+                                   for screen in QGuiApplication.screens()):
+            self.move(pos)
+        if str(self.settings.value("window/maximized", "false")).lower() == "true":
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+
     def _restore_panel(self, name: str, panel) -> None:
         if self.settings is None:
             return
@@ -251,7 +263,11 @@ class MainWindow(QMainWindow):
         s = self.settings
         if s is None:
             return
-        s.setValue("window/geometry", self.saveGeometry())
+        maximized = bool(self.windowState() & Qt.WindowState.WindowMaximized)
+        s.setValue("window/maximized", maximized)
+        if not maximized:  # a maximised window comes back maximised, over its last normal size
+            s.setValue("window/size", self.size())
+            s.setValue("window/pos", self.pos())
         s.setValue("backend/name", self.context.backend)
         s.setValue("backend/device", self.context.device)
         for name, panel in self.panels.items():
