@@ -41,6 +41,7 @@ class LatentSliders(QScrollArea):
             return
         for row in self._rows:
             self._layout.removeWidget(row)
+            row.hide()  # gone from the screen now, not when the event loop gets to deleting it
             row.deleteLater()
         self.sliders, self.labels, self._rows = [], [], []
         for i in range(n):

@@ -180,7 +180,9 @@ class VAEPanel(RenderPanel):
         self._show_usage()
         # What showed the old model is stale now.
         self.strip.clear(self.state.interpolation_hint())
+        self.strip.set_title("A → B")
         self.pair.clear(PAIR_HINT)
+        self.pair.set_title("input | reconstruction")
         self.encoded_label.setText("")
         self._scatter_data = None
         if self._scatter is not None:
