@@ -67,3 +67,7 @@ def test_other_platforms_and_offscreen_are_not_checked(monkeypatch):
     monkeypatch.setattr(display.sys, "platform", "darwin")
     monkeypatch.delenv("QT_QPA_PLATFORM")
     assert display.display_problem() is None
+
+
+def test_the_readme_lists_the_packages_the_check_names():
+    assert display.install_line(display.LINUX_PACKAGES) in (REPO / "README.md").read_text()
