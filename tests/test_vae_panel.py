@@ -93,6 +93,15 @@ def test_dropping_a_non_image_shows_a_message(qtbot, panel, tmp_path):
     assert "shopping.txt" in panel.status.text() and "not an image" in panel.status.text()
 
 
+def test_dropping_a_folder_without_images_names_it(qtbot, panel, tmp_path):
+    empty = tmp_path / "holiday notes"
+    empty.mkdir()
+    (empty / "list.txt").write_text("sun")
+    drop_files(panel, [empty])
+    assert "holiday notes: no image files there" in panel.status.text()
+    assert panel.pair.image() is None
+
+
 def test_random_reset_interpolate_and_save(qtbot, panel, tmp_path):
     qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(panel.set_a, Qt.MouseButton.LeftButton)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication, QFileDialog, QMainWindow, QMenu, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget,
 )
@@ -143,8 +143,11 @@ class MainWindow(QMainWindow):
                 rows.append((menu.title().replace("&", ""), action.text().replace("&", ""),
                              action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)))
         for name, panel in self.panels.items():
-            for key, what in getattr(panel, "key_help", lambda: [])():
-                rows.append((panel_title(name), what, key))
+            # Keys a panel binds itself (QShortcut), described by their whatsThis.
+            for shortcut in panel.findChildren(QShortcut):
+                keys = shortcut.key().toString(QKeySequence.SequenceFormat.NativeText)
+                if keys:
+                    rows.append((panel_title(name), shortcut.whatsThis() or "(panel key)", keys))
         return rows
 
     def show_shortcuts(self) -> None:

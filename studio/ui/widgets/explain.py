@@ -9,16 +9,17 @@ live numbers as the user works, e.g.::
     pane.set_equations([r"-\\mathrm{ELBO} = \\mathrm{recon} + \\mathrm{KL}",
                         rf"{neg_elbo:.1f} = {recon:.1f} + {kl:.1f}\\ \\mathrm{{nats}}"])
 
-Formulas are drawn on a helper thread, each once (then cached), and only after
-the panel's first picture is on screen (``release``): importing matplotlib and
-loading its fonts takes about a second, which must not delay that picture or
-freeze the window. A changed number costs about 10 ms there.
+Formulas are drawn in a helper process (``studio.ui.mathtext``), each once (then
+cached there), and only after the panel's first picture is on screen
+(``release``): importing matplotlib and loading its fonts takes about a second
+of pure-Python work, which must neither delay that picture nor, holding the
+GIL in a thread, slow the window's frames. A changed number costs ~10 ms there.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-from functools import lru_cache
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -27,32 +28,28 @@ from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from studio.ui import theme
+from studio.ui.mathtext import EquationError, draw_all, equation_mask  # noqa: F401 - re-exported
 
-EQUATION_SIZE = 14.0  # points
-_drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathtext")
-
-
-class EquationError(ValueError):
-    """The formula is not valid mathtext; the message names it."""
+_drawer: ProcessPoolExecutor | None = None
 
 
-@lru_cache(maxsize=512)
-def equation_mask(tex: str, size: float = EQUATION_SIZE, dpi: int = 100) -> np.ndarray:
-    """A TeX-like formula (without the $...$) as an ink mask: uint8 (H, W), 255 = ink."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.mathtext import MathTextParser
-
-    try:
-        parsed = MathTextParser("agg").parse(f"${tex}$", dpi=dpi, prop=FontProperties(size=size))
-    except ValueError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EquationError(f"cannot draw the formula {tex!r}: {first}") from None
-    return np.array(parsed.image, dtype=np.uint8)
+def _drawing_process() -> ProcessPoolExecutor:
+    """One helper process for every pane, started on first use ("spawn": never a fork of Qt)."""
+    global _drawer
+    if _drawer is None:
+        _drawer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _drawer
 
 
-def equation_image(tex: str, colour: str = theme.TEXT, ratio: float = 1.0) -> QImage:
-    """The formula in ``colour`` on a transparent ground, drawn for a screen of pixel ratio ``ratio``."""
-    mask = equation_mask(tex, EQUATION_SIZE, int(round(100 * ratio)))
+def _restart_drawing_process() -> None:
+    global _drawer
+    if _drawer is not None:
+        _drawer.shutdown(wait=False, cancel_futures=True)
+    _drawer = None
+
+
+def mask_image(mask: np.ndarray, colour: str = theme.TEXT, ratio: float = 1.0) -> QImage:
+    """An ink mask in ``colour`` on a transparent ground, for a screen of pixel ratio ``ratio``."""
     c = QColor(colour)
     rgba = np.empty(mask.shape + (4,), np.uint8)
     rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = c.red(), c.green(), c.blue(), mask
@@ -60,17 +57,6 @@ def equation_image(tex: str, colour: str = theme.TEXT, ratio: float = 1.0) -> QI
     image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
     image.setDevicePixelRatio(ratio)
     return image
-
-
-def _draw_all(texs: list[str], ratio: float) -> list[np.ndarray | str]:
-    """On the helper thread: a mask per formula, or the error message of a bad one."""
-    out: list[np.ndarray | str] = []
-    for tex in texs:
-        try:
-            out.append(equation_mask(tex, EQUATION_SIZE, int(round(100 * ratio))))
-        except EquationError as exc:  # a panel's bug: shown where it happens, never a crash
-            out.append(str(exc))
-    return out
 
 
 class _Relay(QObject):
@@ -181,7 +167,12 @@ class ExplainPane(QWidget):
         if self._drawn == self._tex or self._in_flight is not None:
             return
         self._in_flight = list(self._tex)
-        future = _drawer.submit(_draw_all, self._in_flight, self.devicePixelRatioF())
+        try:
+            future = _drawing_process().submit(draw_all, self._in_flight, int(round(100 * self.devicePixelRatioF())))
+        except RuntimeError as exc:  # the helper process died: say so, start a new one next time
+            _restart_drawing_process()
+            future = Future()
+            future.set_exception(exc)
         relay = self._relay
         future.add_done_callback(lambda f: _emit_safely(relay, f))
 
@@ -190,13 +181,14 @@ class ExplainPane(QWidget):
         ratio = self.devicePixelRatioF()
         try:
             results = future.result()
-        except Exception as exc:  # matplotlib missing or broken: say so in the pane
+        except Exception as exc:  # matplotlib missing, or the helper process died
+            _restart_drawing_process()
             results = [f"cannot draw formulas ({type(exc).__name__}: {exc})"] * len(texs)
-        for label, tex, result in zip(self.equation_labels, texs, results):
+        for label, result in zip(self.equation_labels, results):
             if isinstance(result, str):
                 label.setText(result)
             else:
-                label.setPixmap(QPixmap.fromImage(equation_image(tex, ratio=ratio)))
+                label.setPixmap(QPixmap.fromImage(mask_image(result, ratio=ratio)))
             label.show()
         for label in self.equation_labels[len(texs):]:
             label.clear()

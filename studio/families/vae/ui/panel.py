@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
-from superqt.utils import qthrottled
+from superqt.utils import qdebounced
 
 from studio.core.checkpoint import CheckpointError, read_metadata
 from studio.core.paths import default_mnist
@@ -47,8 +47,9 @@ class VAEPanel(RenderPanel):
         self._scatter_data: tuple | None = None  # (mu, labels) of the last encoded dataset
         self._pending_b = False  # two images dropped: the second one's mean becomes B
         self._rng = np.random.default_rng()
-        # The ELBO of the image on screen follows the sliders a few times a second, not every move.
-        self._measure_decoded = qthrottled(self._submit_decoded_elbo, timeout=150, leading=False)
+        # The ELBO of the image on screen is measured when the sliders come to rest: during a drag its
+        # formulas (drawn by matplotlib, which holds the GIL) would slow the frames that matter.
+        self._measure_decoded = qdebounced(self._submit_decoded_elbo, timeout=250)
         self._build()
         self.open_initial_checkpoint(self.picker)
 
