@@ -195,6 +195,29 @@ class RenderPanel(Panel):
     def on_result(self, view: str, result: RenderResult) -> None:
         """Show a successful result of ``view``."""
 
+    def save_view(self, view, path: str) -> Path | None:
+        """Write the picture an ImageView shows to ``path`` as PNG; errors go to the status line."""
+        from studio.data.images import save_png
+
+        image = view.image()
+        if image is None:
+            self.on_error("save", "Nothing to save yet.")
+            return None
+        try:
+            written = save_png(image, path)
+        except OSError as exc:
+            self.on_error("save", f"{path}: cannot save ({exc.strerror or exc})")
+            return None
+        self.show_info(f"saved {written}")
+        return written
+
+    def save_view_dialog(self, view, default_name: str) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, "Save PNG", default_name, "PNG images (*.png)")
+        if path:
+            self.save_view(view, path)
+
     def show_render_status(self, view: str, result: RenderResult) -> None:
         self.show_info(f"{view}: {result.backend} on {result.device}, {result.ms:.1f} ms")
 

@@ -17,7 +17,7 @@ TEXT = "#e3e5e8"
 MUTED = "#9aa0a6"  # secondary text, axis labels
 ACCENT = "#56b4e9"  # Okabe-Ito sky blue: selection, links
 MARKER = "#ff6a4d"  # the current point on the map and scatter
-ERROR = "#ff7b72"
+ERROR = "#e05050"  # the status colour tests look for
 INACTIVE = "#6b7078"  # latent dimensions the model does not use
 
 # Ten classes that stay apart for the common colour-vision deficiencies: Okabe & Ito's eight

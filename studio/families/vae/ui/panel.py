@@ -17,7 +17,6 @@ from superqt.utils import qdebounced
 
 from studio.core.checkpoint import CheckpointError, read_metadata
 from studio.core.paths import default_mnist
-from studio.data.images import save_png
 from studio.engine.renderer import RenderResult
 from studio.families.vae import analysis
 from studio.families.vae import ops as vae_ops
@@ -26,7 +25,6 @@ from studio.families.vae.ui.boxes import AxisBoxes, DecodeBox, EncodeBox, Interp
 from studio.families.vae.ui.explain import explain
 from studio.ui.panel import RenderPanel
 from studio.ui.widgets.checkpoint_picker import CheckpointPicker
-from studio.ui.widgets.image_view import ImageView
 
 PAIR_HINT = "Drop or paste an image to encode it"
 
@@ -88,7 +86,7 @@ class VAEPanel(RenderPanel):
         self.sliders.changed.connect(self._sliders_moved)
         self.random_button.clicked.connect(self.random_sample)
         self.reset_button.clicked.connect(self.reset_z)
-        self.save_button.clicked.connect(lambda: self._save_dialog(self.decoded, "vae_sample.png"))
+        self.save_button.clicked.connect(lambda: self.save_view_dialog(self.decoded, "vae_sample.png"))
 
         self.encode_box = EncodeBox()
         self.pair, self.encoded_label = self.encode_box.pair, self.encode_box.label
@@ -100,7 +98,8 @@ class VAEPanel(RenderPanel):
         self.set_b.clicked.connect(lambda: self._set_endpoint("b"))
         self.mode.currentTextChanged.connect(self._interp_options_changed)
         self.steps.valueChanged.connect(self._interp_options_changed)
-        self.interp.save_strip_button.clicked.connect(lambda: self._save_dialog(self.strip, "vae_interpolation.png"))
+        self.interp.save_strip_button.clicked.connect(
+            lambda: self.save_view_dialog(self.strip, "vae_interpolation.png"))
 
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -135,8 +134,9 @@ class VAEPanel(RenderPanel):
                   lambda: self.map_box.setCurrentIndex(1 - self.map_box.currentIndex())),
                  ("Encode &MNIST digits", "Ctrl+M", lambda: self.encode_dataset(None)),
                  ("Encode a &dataset…", "Ctrl+Shift+M", self._choose_dataset),
-                 ("&Save image…", "Ctrl+S", lambda: self._save_dialog(self.decoded, "vae_sample.png")),
-                 ("Save &strip…", "Ctrl+Shift+S", lambda: self._save_dialog(self.strip, "vae_interpolation.png")))
+                 ("&Save image…", "Ctrl+S", lambda: self.save_view_dialog(self.decoded, "vae_sample.png")),
+                 ("Save &strip…", "Ctrl+Shift+S",
+                  lambda: self.save_view_dialog(self.strip, "vae_interpolation.png")))
         actions = []
         for text, keys, slot in items:
             action = QAction(text, self)
@@ -403,22 +403,3 @@ class VAEPanel(RenderPanel):
         self._shown[view] = True
         if all(self._shown.values()):
             self.mark_first_image()
-
-    # --- saving --------------------------------------------------------------------
-    def save_view(self, view: ImageView, path: str) -> Path | None:
-        image = view.image()
-        if image is None:
-            self.on_error("save", "Nothing to save yet.")
-            return None
-        try:
-            written = save_png(image, path)
-        except OSError as exc:
-            self.on_error("save", f"{path}: cannot save ({exc.strerror or exc})")
-            return None
-        self.show_info(f"saved {written}")
-        return written
-
-    def _save_dialog(self, view: ImageView, default: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save PNG", default, "PNG images (*.png)")
-        if path:
-            self.save_view(view, path)
