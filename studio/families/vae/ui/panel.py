@@ -240,6 +240,9 @@ class VAEPanel(RenderPanel):
 
     def images_dropped(self, sources: list[str | bytes]) -> None:
         """One image: encode it. Two or more: the first two become interpolation ends A and B."""
+        if not self.checkpoint:
+            self.on_error("encode", "Open a VAE checkpoint first (File > Open checkpoint).")
+            return
         self.encode_source(sources[0])
         self._pending_b = len(sources) > 1
         if self._pending_b:
