@@ -308,7 +308,7 @@ def test_a_new_checkpoint_clears_the_old_models_pictures(qtbot, panel, tmp_path,
     panel.open_checkpoint(VAE_16D)
     assert panel.pair.image() is None and panel.strip.image() is None
     assert panel.encoded_label.text() == "" and panel.strip.placeholder().startswith("Set A and B")
-    assert panel.pair.title() == "input | reconstruction" and panel.strip.title() == "A → B"
+    assert panel.pair.title() == "input | reconstruction" and panel.interp.title() == "Interpolate from A to B"
     assert panel.state.z_a is None and panel.state.encoded is None
 
 
@@ -351,3 +351,16 @@ def test_images_are_shown_at_a_whole_number_zoom(qtbot, vae_2d_path):
     assert panel.decoded.caption() == f"28×28 px, shown ×{panel.decoded.scale():g}"
     assert "15×15 decodes" in panel.manifold.title()
     window.close()
+
+
+def test_a_long_strip_wraps_into_rows_to_show_larger_images(qtbot, panel):
+    from studio.ui.widgets.image_view import wrap_strip
+
+    strip = np.arange(30 * (10 * 29 + 1), dtype=np.uint8).reshape(30, 10 * 29 + 1)
+    wrapped = wrap_strip(strip, 28, 2)
+    assert wrapped.shape == (2 * 29 + 1, 5 * 29 + 1)
+    np.testing.assert_array_equal(wrapped[30:58, 1:29], strip[1:29, 1 + 5 * 29: 1 + 5 * 29 + 28])  # 6th tile
+    panel.strip.resize(340, 160)
+    panel.strip.set_image(strip)
+    assert panel.strip.rows() == 2 and panel.strip.scale() == 2  # one row would fit only at 1x
+    assert panel.strip.image() is strip  # saving writes the strip itself

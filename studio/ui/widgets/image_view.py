@@ -39,6 +39,19 @@ def qimage_png_bytes(image: QImage) -> bytes:
     return bytes(data.data())
 
 
+def wrap_strip(strip: np.ndarray, tile: int, rows: int, pad: int = 1) -> np.ndarray:
+    """A one-row strip of square tiles (``pad`` pixels around each) laid out in ``rows`` rows."""
+    n = (strip.shape[1] - pad) // (tile + pad)
+    cols = -(-n // rows)
+    out = np.zeros((rows * (tile + pad) + pad, cols * (tile + pad) + pad) + strip.shape[2:], strip.dtype)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        src = strip[pad: pad + tile, pad + k * (tile + pad): pad + k * (tile + pad) + tile]
+        y, x = pad + r * (tile + pad), pad + c * (tile + pad)
+        out[y: y + tile, x: x + tile] = src
+    return out
+
+
 def fit_scale(image_w: int, image_h: int, room_w: float, room_h: float) -> float:
     """The zoom for an image in a room: a whole number when it fits at 1x or more."""
     if image_w <= 0 or image_h <= 0 or room_w <= 0 or room_h <= 0:
@@ -64,6 +77,8 @@ class ImageView(QWidget):
         self._title = title
         self._caption = ""
         self._axes: tuple[str, str, float] | None = None  # x label, y label, half range
+        self._wrap_tile = 0  # > 0: the image is a strip of such tiles, wrapped into rows to fit
+        self._wrapped: dict[int, QImage] = {}
         self.setMinimumSize(min_size, min_size)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(False)
@@ -72,6 +87,7 @@ class ImageView(QWidget):
     def set_image(self, image: np.ndarray) -> int:
         self._array = image
         self._qimage = to_qimage(image)
+        self._wrapped = {}
         self._frame += 1
         self.update()
         return self._frame
@@ -80,6 +96,7 @@ class ImageView(QWidget):
         """Show no picture: a view whose picture no longer holds must not keep showing it."""
         self._array = None
         self._qimage = None
+        self._wrapped = {}
         self._placeholder = placeholder
         self.update()
 
@@ -120,6 +137,42 @@ class ImageView(QWidget):
         self._axes = (x_label, y_label, half_range)
         self.update()
 
+    def set_wrap(self, tile: int) -> None:
+        """Show a one-row strip of ``tile``-pixel tiles in as many rows as make it largest
+        (reading order: left to right, then down). ``image()`` stays the strip."""
+        self._wrap_tile = tile
+        self._wrapped = {}
+        self.update()
+
+    def rows(self) -> int:
+        """How many rows the strip is shown in now (1 when not wrapped)."""
+        return self._shown_rows()[0]
+
+    def _room(self) -> tuple[float, float]:
+        left, top, right, bottom = self._margins()
+        return self.width() - left - right, self.height() - top - bottom
+
+    def _shown_rows(self) -> tuple[int, QImage | None]:
+        if self._qimage is None or not self._wrap_tile or self._array is None:
+            return 1, self._qimage
+        tile = self._wrap_tile
+        n = max(1, (self._array.shape[1] - 1) // (tile + 1))
+        room_w, room_h = self._room()
+        best, best_scale = 1, -1.0
+        for rows in range(1, n + 1):
+            cols = -(-n // rows)
+            scale = fit_scale(cols * (tile + 1) + 1, rows * (tile + 1) + 1, room_w, room_h)
+            if scale > best_scale + 1e-9:
+                best, best_scale = rows, scale
+        if best == 1:
+            return 1, self._qimage
+        if best not in self._wrapped:
+            self._wrapped[best] = to_qimage(wrap_strip(self._array, tile, best))
+        return best, self._wrapped[best]
+
+    def _shown(self) -> QImage | None:
+        return self._shown_rows()[1]
+
     def sizeHint(self) -> QSize:
         return QSize(280, 280)
 
@@ -135,19 +188,19 @@ class ImageView(QWidget):
 
     def scale(self) -> float:
         """The zoom the picture is drawn at now (a whole number when it fits at 1x or more)."""
-        if self._qimage is None:
+        shown = self._shown()
+        if shown is None:
             return 0.0
-        left, top, right, bottom = self._margins()
-        return fit_scale(self._qimage.width(), self._qimage.height(),
-                         self.width() - left - right, self.height() - top - bottom)
+        return fit_scale(shown.width(), shown.height(), *self._room())
 
     def image_rect(self) -> QRectF:
         left, top, right, bottom = self._margins()
         room = QRectF(left, top, self.width() - left - right, self.height() - top - bottom)
-        if self._qimage is None:
+        shown = self._shown()
+        if shown is None:
             return room
         s = self.scale()
-        w, h = self._qimage.width() * s, self._qimage.height() * s
+        w, h = shown.width() * s, shown.height() * s
         # Whole pixels: a fractional origin would smear every edge.
         return QRectF(math.floor(room.left() + (room.width() - w) / 2),
                       math.floor(room.top() + (room.height() - h) / 2), w, h)
@@ -179,7 +232,7 @@ class ImageView(QWidget):
             return
         smooth = self._smooth or self.scale() < 1.0  # shrinking: average, never drop rows
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        p.drawImage(r, self._qimage)
+        p.drawImage(r, self._shown())
         if self._marker is not None:
             c = self.from_normalised(*self._marker)
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)

@@ -79,8 +79,10 @@ class EncodeBox(QGroupBox):
 class InterpolationBox(QGroupBox):
     """A strip of decoded images along a path from A to B."""
 
+    TITLE = "Interpolate from A to B"
+
     def __init__(self, parent=None):
-        super().__init__("Interpolate between two latents", parent)
+        super().__init__(self.TITLE, parent)
         self.set_a = QPushButton("Set A = current")
         self.set_a.setToolTip("The current z becomes the strip's left end (Ctrl+[)")
         self.set_b = QPushButton("Set B = current")
@@ -94,7 +96,8 @@ class InterpolationBox(QGroupBox):
         self.steps.setValue(10)
         self.steps.setToolTip("images in the strip")
         self.steps.setMinimumWidth(120)
-        self.strip = ImageView(min_size=60, title="A → B")
+        self.strip = ImageView(min_size=60)
+        self.strip.setToolTip("From A to B, read left to right (then down when it is shown in rows)")
         self.save_strip_button = QPushButton("Save strip…")
         self.save_strip_button.setToolTip("Save the strip as PNG (Ctrl+Shift+S)")
         row = QHBoxLayout()
@@ -103,11 +106,11 @@ class InterpolationBox(QGroupBox):
         steps_row = QHBoxLayout()
         steps_row.addWidget(QLabel("steps"))
         steps_row.addWidget(self.steps, 1)
+        steps_row.addWidget(self.save_strip_button)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addLayout(steps_row)
         layout.addWidget(self.strip, 1)
-        layout.addWidget(self.save_strip_button, 0, Qt.AlignmentFlag.AlignRight)
 
 
 class AxisBoxes(QWidget):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout
 from superqt.utils import qdebounced
 
 from studio.core.checkpoint import CheckpointError, read_metadata
@@ -101,11 +101,11 @@ class VAEPanel(RenderPanel):
         self.interp.save_strip_button.clicked.connect(
             lambda: self.save_view_dialog(self.strip, "vae_interpolation.png"))
 
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.encode_box, 1)
-        rl.addWidget(self.interp, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("right")
+        right.addWidget(self.encode_box)
+        right.addWidget(self.interp)
+        right.setSizes([40, 60])  # in proportion: the strip gets room for two rows at 2x
         self.columns = QSplitter(Qt.Orientation.Horizontal)
         self.columns.setObjectName("columns")
         for widget, stretch in ((self.map_box, 5), (self.decode_box, 3), (right, 4)):
@@ -175,13 +175,14 @@ class VAEPanel(RenderPanel):
             if "neg_elbo_nats" in metrics else ""
         self.info.setText(f"{self.latent_dim}-D latent, β = {cfg.get('beta', 1):g}, "
                           f"step {meta.get('step', 0)}{quality}")
+        self.strip.set_wrap(int(cfg.get("image_size", 28)))  # rows when that shows the images larger
         self.sliders.set_dims(self.latent_dim)
         self.sliders.set_values(self.state.z, emit=False)  # refresh() below renders the new z
         self._show_dims()
         self._show_usage()
         # What showed the old model is stale now.
         self.strip.clear(self.state.interpolation_hint())
-        self.strip.set_title("A → B")
+        self.interp.setTitle(self.interp.TITLE)
         self.pair.clear(PAIR_HINT)
         self.pair.set_title("input | reconstruction")
         self.encoded_label.setText("")
@@ -353,7 +354,7 @@ class VAEPanel(RenderPanel):
             self.manifold.set_marker(*self.state.map_marker())
         elif view == "interpolate":
             self.strip.set_image(result.image)
-            self.strip.set_title(f"A → B, {result.data['mode']}, {result.data['steps']} steps")
+            self.interp.setTitle(f"{self.interp.TITLE}: {result.data['mode']}, {result.data['steps']} steps")
         elif view == "encode":
             self._encoded(result)
         elif view == "encode_b" and self._pending_b:
