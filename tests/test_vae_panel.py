@@ -88,9 +88,13 @@ def test_dropping_an_image_encodes_it(qtbot, panel, tmp_path, mnist_small):
 def test_dropping_a_non_image_shows_a_message(qtbot, panel, tmp_path):
     path = tmp_path / "shopping.txt"
     path.write_text("eggs, milk")
+    errors = []
+    on_error = panel.on_error
+    panel.on_error = lambda view, message: (errors.append((view, message)), on_error(view, message))
     with qtbot.waitSignal(panel.rendered, timeout=WAIT, check_params_cb=lambda r: r.error is not None):
         drop_files(panel, [path])
     assert "shopping.txt" in panel.status.text() and "not an image" in panel.status.text()
+    assert [view for view, _ in errors] == ["encode"] and "shopping.txt" in errors[0][1]
 
 
 def test_dropping_a_folder_without_images_names_it(qtbot, panel, tmp_path):
