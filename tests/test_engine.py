@@ -37,9 +37,33 @@ def test_export_is_cached_and_stamped(runtime):
     assert runtime.onnx_file("decode") == path  # no second export
 
 
-def test_auto_device_reports_what_ran(runtime):
+def test_auto_device_falls_back_to_the_cpu_when_cuda_cannot_start(tiny_vae_path, monkeypatch):
+    # onnxruntime-gpu lists its CUDA provider even where it cannot start; the runner must report
+    # the CPU it fell back to, not the provider it asked for.
+    import torch
+
+    from studio.engine import backends
+
+    if torch.cuda.is_available():
+        pytest.skip("a working GPU is present: the next test covers it")
+    monkeypatch.setattr(backends, "nvidia_driver_present", lambda: True)  # as if a driver were installed
+    runtime = ModelRuntime(tiny_vae_path)  # fresh: no backend cached by another test
     _, runner = runtime.run("decode", {"z": np.zeros((1, 3), np.float32)}, backend="onnx", device="auto")
-    assert runner.device == ("cuda" if "CUDAExecutionProvider" in runner.session.get_providers() else "cpu")
+    assert runner.device == "cpu"
+    assert runner.session.get_providers() == ["CPUExecutionProvider"]
+    _, runner = runtime.run("decode", {"z": np.zeros((1, 3), np.float32)}, backend="torch", device="auto")
+    assert runner.device == "cpu"
+
+
+def test_auto_device_uses_a_working_gpu(tiny_vae_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no working CUDA GPU on this machine")
+    runtime = ModelRuntime(tiny_vae_path)
+    z = {"z": np.zeros((1, 3), np.float32)}
+    assert runtime.run("decode", z, backend="torch", device="auto")[1].device == "cuda"
+    assert runtime.run("decode", z, backend="onnx", device="auto")[1].device == "cuda"
 
 
 def test_corrupt_onnx_file_names_the_problem(tmp_path):

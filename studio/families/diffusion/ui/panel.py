@@ -22,7 +22,7 @@ from studio.data.images import ImageLoadError, load_image, save_png, to_digit_in
 from studio.families.diffusion import ops
 from studio.engine.renderer import RenderResult
 from studio.core.checkpoint import CheckpointError
-from studio.ui.panel import Panel
+from studio.ui.panel import RenderPanel
 from studio.families.diffusion.ui.forward_view import ForwardBox
 from studio.families.diffusion.ui.playback import PlaybackControls
 from studio.families.diffusion.ui.schedule_plot import SchedulePlot
@@ -30,7 +30,7 @@ from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 from studio.ui.widgets.image_view import ImageView
 
 
-class DiffusionPanel(Panel):
+class DiffusionPanel(RenderPanel):
     name = "diffusion"
     title = "Diffusion playback"
     families = ("diffusion",)
