@@ -100,37 +100,39 @@ def test_sampling_streams_every_step_and_replays_a_seed(pool, tiny):
     partial, final = outs[:-1], outs[-1]
     assert len(partial) == 10 and all(not o.final for o in partial) and final.final
     s = DDIMSampler(NoiseSchedule.from_config({}))
-    assert [o.data["t"] for o in partial] == [int(t) + 1 for t in s.set_timesteps(10)]
-    assert [o.data["k"] for o in partial] == list(range(10))
+    assert all(isinstance(o.payload, ops.DiffusionFrame) for o in partial)
+    assert isinstance(final.payload, ops.DiffusionDone)
+    assert [o.payload.t for o in partial] == [int(t) + 1 for t in s.set_timesteps(10)]
+    assert [o.payload.k for o in partial] == list(range(10))
     for o in partial:
-        assert set(o.data["frame"]) == set(ops.VIEWS)
-        assert o.data["frame"]["x_t"].dtype == np.uint8 and o.data["frame"]["x_t"].shape == (30, 59)
-    assert final.data["samples"].shape == (2, 1, 28, 28)
+        assert set(o.payload.grids) == set(ops.VIEWS)
+        assert o.payload.grids["x_t"].dtype == np.uint8 and o.payload.grids["x_t"].shape == (30, 59)
+    assert final.payload.samples.shape == (2, 1, 28, 28)
     again = list(ops.sample(pool, req))
     for a, b in zip(outs[:-1], again[:-1]):
         for key in ops.VIEWS:
-            np.testing.assert_array_equal(a.data["frame"][key], b.data["frame"][key])
-    np.testing.assert_array_equal(final.data["samples"], again[-1].data["samples"])
+            np.testing.assert_array_equal(a.payload.grids[key], b.payload.grids[key])
+    np.testing.assert_array_equal(final.payload.samples, again[-1].payload.samples)
     other = list(ops.sample(pool, ops.DiffusionSample(target, "ddim", 10, 0.5, seed=4, batch=2)))
-    assert np.abs(other[-1].data["samples"] - final.data["samples"]).max() > 0.05
+    assert np.abs(other[-1].payload.samples - final.payload.samples).max() > 0.05
 
 
 def test_forward_process_at_t0_is_the_input_and_sdedit_starts_from_it(pool, tiny):
     target = ops.Target(tiny, "onnx", "cpu")
     image = np.random.default_rng(1).uniform(0, 1, (1, 28, 28)).astype(np.float32)
     out0 = ops.forward(pool, ops.DiffusionForward(target, image, t=0, seed=9))
-    np.testing.assert_allclose(out0.data["x_t"], image * 2 - 1, atol=1e-6)
+    np.testing.assert_allclose(out0.payload.x_t, image * 2 - 1, atol=1e-6)
     np.testing.assert_array_equal(out0.image, ops.image_grid(image[None], cols=1, pad=0))
-    assert out0.data["alpha_bar"] == 1.0
+    assert out0.payload.alpha_bar == 1.0
     out_T = ops.forward(pool, ops.DiffusionForward(target, image, t=1000, seed=9))
-    corr = np.corrcoef(out_T.data["x_t"].ravel(), image.ravel())[0, 1]
+    corr = np.corrcoef(out_T.payload.x_t.ravel(), image.ravel())[0, 1]
     assert abs(corr) < 0.1  # pure noise at T
     out = ops.forward(pool, ops.DiffusionForward(target, image, t=400, seed=9))
     sde = list(ops.sample(pool, ops.DiffusionSample(target, "ddim", 50, 0.0, seed=9, batch=1,
                                                     image=image, t_start=400)))
-    assert sde[0].data["t"] == 400
+    assert sde[0].payload.t == 400
     assert len(sde) - 1 == len(sdedit_timesteps(399, 50, 1000)) == 20
-    np.testing.assert_array_equal(sde[0].data["frame"]["x_t"][1:29, 1:29], out.image)  # grid pad 1
+    np.testing.assert_array_equal(sde[0].payload.grids["x_t"][1:29, 1:29], out.image)  # grid pad 1
     with pytest.raises(ValueError):
         list(ops.sample(pool, ops.DiffusionSample(target, image=image, t_start=0)))
     with pytest.raises(ValueError):
@@ -257,3 +259,48 @@ def test_the_app_worker_accepts_diffusion_runs(tmp_path, mnist_small):
     with pytest.raises(TrainingSetupError, match="noise schedule"):
         prepare_run(TrainOptions("diffusion", str(tmp_path / "run3"), data=str(data), steps=10,
                                  model={"base": 8, "mults": [1, 2], "attn_res": [], "schedule": "quadratic"}))
+
+
+def test_a_vae_decode_finishes_while_a_ddpm_1000_stream_runs(pool, tiny, tiny_vae_path):
+    """Real handlers on two channels: the decode waits for one UNet step, not for the stream."""
+    from studio.families.vae import ops as vae_ops
+
+    frames, decoded, lock = [], [], threading.Lock()
+    stream_finished = threading.Event()
+
+    def deliver(r):
+        with lock:
+            if r.channel == "vae.decode":
+                decoded.append((r, len(frames), stream_finished.is_set()))
+            elif r.final:
+                stream_finished.set()
+            else:
+                frames.append(r)
+
+    renderer = Renderer(deliver)
+    ops.register(renderer, pool)
+    vae_ops.register(renderer, pool)
+    try:
+        renderer.submit("diffusion.sample", ops.DiffusionSample(ops.Target(tiny, "torch", "cpu"), "ddpm", 1000))
+        deadline = time.time() + 30
+        while time.time() < deadline and len(frames) < 3:
+            time.sleep(0.002)
+        renderer.submit("vae.decode", vae_ops.VaeDecode(ops.Target(str(tiny_vae_path), "torch", "cpu"), (0.0, 0.0, 0.0)))
+        with lock:
+            at_submit = len(frames)  # read after: a stall of this thread cannot loosen the bound
+        deadline = time.time() + 30
+        while time.time() < deadline and not decoded:
+            time.sleep(0.002)
+        assert decoded, "the decode never arrived"
+        result, frames_then, finished_then = decoded[0]
+        assert result.error is None and isinstance(result.payload, vae_ops.VaeDecoded)
+        assert result.image.shape == (28, 28) and result.backend == "torch"
+        assert not finished_then and frames_then <= at_submit + 2 < 1000
+    finally:
+        renderer.shutdown()
+
+
+def test_a_sample_runs_on_one_backend_from_first_step_to_last(pool, tiny):
+    outs = list(ops.sample(pool, ops.DiffusionSample(ops.Target(tiny, "torch", "cpu"), "ddim", 5)))
+    assert {(o.backend, o.device) for o in outs} == {("torch", "cpu")}
+    assert not any(o.export_pending for o in outs)

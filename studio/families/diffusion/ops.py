@@ -60,6 +60,38 @@ class DiffusionForward:
     seed: int = 0
 
 
+# ---- what the handlers return (RenderResult.payload) ---------------------------------
+@dataclass(frozen=True)
+class DiffusionFrame:
+    """One denoising step: x_t, predicted x0, predicted noise and the noise added, as uint8 grids."""
+
+    grids: dict[str, np.ndarray]  # by view name (VIEWS)
+    k: int  # step index, 0-based
+    n: int  # steps in the trajectory
+    t: int  # paper time of x_t
+    t_prev: int  # paper time the step lands on
+
+
+@dataclass(frozen=True)
+class DiffusionDone:
+    """The finished sample."""
+
+    final: np.ndarray  # uint8 grid
+    samples: np.ndarray  # (B, C, H, W) in [0, 1]
+    n: int
+    total_ms: float
+    model_ms: float
+
+
+@dataclass(frozen=True)
+class ForwardNoised:
+    """q(x_t | x_0) at paper time t."""
+
+    t: int
+    alpha_bar: float
+    x_t: np.ndarray  # (C, H, W) in model space
+
+
 def schedule_for(config: dict) -> NoiseSchedule:
     return NoiseSchedule.from_config(config)
 
@@ -99,16 +131,18 @@ def _cols(n: int) -> int:
 
 def _eps_fn(pool: RuntimePool, target: Target):
     runtime = pool.get(target.checkpoint, family="diffusion")
-    info = {"runner": None, "model_ms": 0.0}
+    # One backend for the whole trajectory, even if an ONNX export finishes midway:
+    # every step of a seed runs the same arithmetic, so the seed replays exactly.
+    runner = runtime.backend("eps", target.backend, target.device, wait=False)
+    info = {"model_ms": 0.0}
 
     def eps(x: np.ndarray, t: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
-        out, runner = runtime.run("eps", {"x": x, "t": t}, target.backend, target.device)
+        out = runner.run({"x": x, "t": t})
         info["model_ms"] += (time.perf_counter() - t0) * 1000.0
-        info["runner"] = runner
         return out["eps"]
 
-    return runtime, eps, info
+    return runtime, runner, eps, info
 
 
 def model_image(image: np.ndarray, config: dict) -> np.ndarray:
@@ -122,7 +156,7 @@ def model_image(image: np.ndarray, config: dict) -> np.ndarray:
 def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
     if not 1 <= req.batch <= MAX_BATCH:
         raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {req.batch}")
-    runtime, eps, info = _eps_fn(pool, req.target)
+    runtime, runner, eps, info = _eps_fn(pool, req.target)
     cfg = runtime.config
     sched = schedule_for(cfg)
     T = sched.num_train_timesteps
@@ -143,17 +177,13 @@ def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
     for rec in sample_loop(eps, sampler, shape, req.seed, x_start=x_start):
         grids = frame_grids(rec["x_t"], rec["x0"], rec["eps"], rec["added"])
         last = rec
-        runner = info["runner"]
-        yield Output(grids["x0"], {"frame": grids, "k": rec["k"], "n": rec["n"], "t": rec["t"] + 1,
-                                   "t_prev": sampler.previous_timestep(rec["t"]) + 1},
-                     runner.name, runner.device, final=False)
+        frame = DiffusionFrame(grids, rec["k"], rec["n"], rec["t"] + 1, sampler.previous_timestep(rec["t"]) + 1)
+        yield Output.ran(runner, grids["x0"], frame, final=False)
     assert last is not None
     final = image_grid(to_unit(last["prev"]), cols=_cols(shape[0]))
-    runner = info["runner"]
     total_ms = (time.perf_counter() - t_begin) * 1000.0
-    yield Output(final, {"final": final, "samples": to_unit(last["prev"]), "n": last["n"],
-                         "total_ms": total_ms, "model_ms": info["model_ms"]},
-                 runner.name, runner.device, total_ms)
+    done = DiffusionDone(final, to_unit(last["prev"]), last["n"], total_ms, info["model_ms"])
+    yield Output.ran(runner, final, done, total_ms)
 
 
 def forward(pool: RuntimePool, req: DiffusionForward) -> Output:
@@ -167,8 +197,7 @@ def forward(pool: RuntimePool, req: DiffusionForward) -> Output:
     noise = np.random.default_rng(int(req.seed)).standard_normal(x0.shape, dtype=np.float32)
     x_t = sched.q_sample(x0, int(req.t) - 1, noise)
     ab = 1.0 if req.t == 0 else float(sched.alphas_cumprod[int(req.t) - 1])
-    return Output(image_grid(to_unit(x_t), cols=1, pad=0), {"t": int(req.t), "alpha_bar": ab, "x_t": x_t[0]},
-                  "numpy", "cpu", None)
+    return Output(image_grid(to_unit(x_t), cols=1, pad=0), ForwardNoised(int(req.t), ab, x_t[0]), "numpy", "cpu")
 
 
 HANDLERS = {DiffusionSample: sample, DiffusionForward: forward}

@@ -22,7 +22,7 @@ from studio.data.images import ImageLoadError, load_image, save_png, to_digit_in
 from studio.families.diffusion import ops
 from studio.engine.renderer import RenderResult
 from studio.core.checkpoint import CheckpointError
-from studio.ui.panel import Panel
+from studio.ui.panel import RenderPanel
 from studio.families.diffusion.ui.forward_view import ForwardBox
 from studio.families.diffusion.ui.playback import PlaybackControls
 from studio.families.diffusion.ui.schedule_plot import SchedulePlot
@@ -30,7 +30,7 @@ from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 from studio.ui.widgets.image_view import ImageView
 
 
-class DiffusionPanel(Panel):
+class DiffusionPanel(RenderPanel):
     name = "diffusion"
     title = "Diffusion playback"
     families = ("diffusion",)
@@ -279,27 +279,27 @@ class DiffusionPanel(Panel):
     # --- results -------------------------------------------------------------------
     def on_result(self, view: str, result: RenderResult) -> None:
         if view == "forward":
+            noised: ops.ForwardNoised = result.payload
             self.forward_box.noised.set_image(result.image)
-            self.forward_box.info.setText(f"t = {result.data['t']}, alpha_bar = {result.data['alpha_bar']:.4g}")
+            self.forward_box.info.setText(f"t = {noised.t}, alpha_bar = {noised.alpha_bar:.4g}")
             return
         if view != "sample":
             return
-        data = result.data
-        if "frame" in data:
-            self.frames.append(data["frame"])
-            self.meta.append({"k": data["k"], "n": data["n"], "t": data["t"]})
+        step = result.payload
+        if isinstance(step, ops.DiffusionFrame):
+            self.frames.append(step.grids)
+            self.meta.append({"k": step.k, "n": step.n, "t": step.t})
             self.playback.set_count(len(self.frames))
             if len(self.frames) == 1:
                 self.show_frame(0)
-        if result.final:
-            final = data["final"]
+        if isinstance(step, ops.DiffusionDone):
             # The last frame: the finished sample at t = 0.
-            flat = np.full_like(final, 128)
-            self.frames.append({"x_t": final, "x0": final, "eps": flat, "noise": flat})
-            self.meta.append({"k": data["n"], "n": data["n"], "t": 0})
+            flat = np.full_like(step.final, 128)
+            self.frames.append({"x_t": step.final, "x0": step.final, "eps": flat, "noise": flat})
+            self.meta.append({"k": step.n, "n": step.n, "t": 0})
             self.playback.set_count(len(self.frames))
-            self._finished(f"{data['n']} steps in {data['total_ms']:.0f} ms "
-                           f"(model {data['model_ms']:.0f} ms) on {result.backend} {result.device}")
+            self._finished(f"{step.n} steps in {step.total_ms:.0f} ms "
+                           f"(model {step.model_ms:.0f} ms) on {result.backend} {result.device}")
 
     def show_frame(self, index: int) -> None:
         if not 0 <= index < len(self.frames):
