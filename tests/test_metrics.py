@@ -315,9 +315,9 @@ def test_classifier_trainer_batches_carry_their_own_labels(tmp_path, mnist):
     trainer = ClassifierTrainer(options, small)
     flat = small.images[:200].reshape(200, -1)
     for _ in range(5):  # 200 training digits, batches of 64: crosses a reshuffle
-        batch = trainer.next_batch().numpy().reshape(len(trainer._batch_labels), -1)
-        rows = [int(np.flatnonzero((flat == b).all(axis=1))[0]) for b in batch]
-        np.testing.assert_array_equal(trainer._batch_labels.numpy(), small.labels[rows])
+        batch = trainer.next_batch()
+        rows = [int(np.flatnonzero((flat == b).all(axis=1))[0]) for b in batch.images.numpy().reshape(64, -1)]
+        np.testing.assert_array_equal(batch.labels.numpy(), small.labels[rows])
     list(trainer.run())
     metrics = trainer.metrics()
     assert metrics["eval_images"] == 60 and 0.0 <= metrics["heldout_accuracy"] <= 1.0

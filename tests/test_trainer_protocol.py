@@ -289,3 +289,18 @@ def test_checking_a_run_builds_no_trainer_and_leaves_the_global_rng_alone(tmp_pa
     with pytest.raises(TrainingSetupError, match=r"unknown vae model option colour \(valid: .*latent_dim"):
         prepare_run(vae_opts(tmp_path / "new2", data=str(data), model={"colour": 1}))
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_lazy_folder_skips_broken_files_and_names_them(tmp_path):
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("L", (8, 8), 50 * i).save(tmp_path / f"{i}.png")
+    good = (tmp_path / "0.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 2])  # truncated mid-file
+    (tmp_path / "notes.txt").write_text("not an image")
+    source = open_images(tmp_path)
+    assert len(source) == 3
+    reasons = dict(source.skipped)
+    assert set(reasons) == {"cut.png", "notes.txt"} and "not an image file" in reasons["notes.txt"]
+    assert source.__getitems__([0, 1, 2]).images.shape == (3, 1, 8, 8)

@@ -134,18 +134,18 @@ class ImageFolder(ImageSource):
         for p in files:
             try:
                 with Image.open(p) as im:
+                    im.verify()  # reads the file through: a truncated PNG fails here, not mid-run
+                with Image.open(p) as im:
                     w, h = im.size
                     if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
                         w, h = h, w  # decoding applies the EXIF rotation
-                    modes.append(im.mode)
-                    im.verify()  # reads the file through (a truncated PNG fails here, not mid-run)
+                    mode = im.mode
             except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for broken files
                 skipped.append((rel(p), f"unreadable ({' '.join(str(exc).split())[:160]})"))
-                if len(modes) > len(good):
-                    modes.pop()
                 continue
             good.append(p)
             sizes.append((w, h))
+            modes.append(mode)
         if not good:
             raise DatasetError(f"{folder}: no usable images: all {len(files)} failed to load "
                                f"(e.g. {skipped[-1][0]}: {skipped[-1][1]})")

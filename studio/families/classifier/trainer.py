@@ -1,8 +1,7 @@
 """Digit classifier trainer: cross-entropy on labelled digits, light geometric augmentation.
 
-The base Trainer batches images only; a classifier needs the labels of the same
-images, so this trainer keeps a label tensor aligned with the training images
-and picks the labels of each batch with the base class's own shuffled order.
+Each batch carries its own labels (studio.training.data.Batch), so nothing
+has to keep a label tensor aligned with the shuffled images.
 """
 
 from __future__ import annotations
@@ -14,10 +13,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from studio.data.datasets import DatasetError, ImageDataset, check_dataset
 from studio.core.imaging import image_grid
-from studio.families.classifier.model import DIGIT_SIZE, DigitClassifier, build_classifier
-from studio.training.trainer import TrainOptions, Trainer
+from studio.data.datasets import DatasetError, check_dataset
+from studio.families.classifier.model import DIGIT_SIZE, ClassifierConfig, DigitClassifier, build_classifier
+from studio.training.data import Batch
+from studio.training.trainer import Trainer
 
 EVAL_BATCH = 500
 PREVIEW_COUNT = 32
@@ -61,57 +61,57 @@ def accuracy(model: DigitClassifier, images: np.ndarray, labels: np.ndarray,
 
 class ClassifierTrainer(Trainer):
     family = "classifier"
+    config_class = ClassifierConfig
     default_model = {"width": 32, "feature_dim": 64, "dropout": 0.3}
 
-    def __init__(self, options: TrainOptions, dataset: ImageDataset):
-        if dataset.labels is None:
-            raise DatasetError(f"{dataset.name}: a classifier needs labels, and this dataset has none")
-        super().__init__(options, dataset)
-        n_train = len(self._images)
-        self._labels = torch.from_numpy(np.asarray(dataset.labels[:n_train], dtype=np.int64))
-        self.eval_labels = dataset.labels[n_train:] if options.holdout else dataset.labels
-        self._batch_labels: torch.Tensor | None = None
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
         self.augment = True
+        self._eval: Batch | None = None
 
-    def build_model(self, config: dict[str, Any]) -> DigitClassifier:
-        check_dataset(self.dataset, 1, DIGIT_SIZE)
-        return build_classifier(config)
+    @classmethod
+    def configure(cls, model, data):
+        if not data.has_labels:
+            raise DatasetError(f"{data.name}: a classifier needs labels, and this dataset has none")
+        check_dataset(data, 1, DIGIT_SIZE)
+        return super().configure(model, data)
 
-    def next_batch(self) -> torch.Tensor:
-        images = super().next_batch()
-        # The base class has just advanced its cursor over its current order: the
-        # same slice of that order names the labels of these images.
-        idx = self._order[self._cursor - len(images): self._cursor]
-        self._batch_labels = self._labels[idx].to(self.device, non_blocking=True)
-        return images
+    @classmethod
+    def build_modules(cls, config: dict[str, Any]):
+        return {"model": build_classifier(config)}
 
-    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
-        labels = self._batch_labels
-        if labels is None or len(labels) != len(batch):
-            raise RuntimeError("train_step needs the labels of its batch: call next_batch() first")
-        x = random_affine(batch) if self.augment else batch
-        self.optimizer.zero_grad(set_to_none=True)
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        x = random_affine(batch.images) if self.augment else batch.images
+        opt = self.optimizers["model"]
+        opt.zero_grad(set_to_none=True)
         logits = self.model(x)
-        loss = F.cross_entropy(logits, labels)
+        loss = F.cross_entropy(logits, batch.labels)
         loss.backward()
-        self.optimizer.step()
-        acc = (logits.detach().argmax(1) == labels).float().mean()
+        opt.step()
+        acc = (logits.detach().argmax(1) == batch.labels).float().mean()
         return {"loss": float(loss.detach()), "accuracy": float(acc)}
+
+    def eval_set(self) -> Batch:
+        """Every evaluation digit with its label (held-out ones when there are any), on the CPU."""
+        if self._eval is None:
+            self._eval = self.eval_batch()
+        return self._eval
 
     @torch.no_grad()
     def preview(self) -> np.ndarray:
         """Misclassified held-out digits (the classifier's mistakes teach the most);
         the first held-out digits when it makes none."""
-        logits = predict(self.model, self.eval_images, self.device)
-        wrong = np.flatnonzero(logits.argmax(1).numpy() != np.asarray(self.eval_labels))
-        pick = wrong[:PREVIEW_COUNT] if len(wrong) else np.arange(min(PREVIEW_COUNT, len(self.eval_images)))
-        return image_grid(self.eval_images[pick], cols=8)
+        images, labels = self.eval_set()
+        logits = predict(self.model, images, self.device)
+        wrong = np.flatnonzero((logits.argmax(1) != labels).numpy())
+        pick = wrong[:PREVIEW_COUNT] if len(wrong) else np.arange(min(PREVIEW_COUNT, len(images)))
+        return image_grid(images[pick].numpy(), cols=8)
 
     @torch.no_grad()
     def metrics(self) -> dict[str, Any]:
         """Accuracy and cross-entropy on the held-out digits (training digits without a holdout)."""
-        logits = predict(self.model, self.eval_images, self.device)
-        labels = torch.from_numpy(np.asarray(self.eval_labels, dtype=np.int64))
+        images, labels = self.eval_set()
+        logits = predict(self.model, images, self.device)
         split = "held-out" if self.options.holdout else "training"
         return {
             "heldout_accuracy" if self.options.holdout else "train_accuracy":
