@@ -2,10 +2,11 @@
 
 The same code starts a run here, in the app's worker and under torchrun
 (``torchrun --nproc-per-node N -m studio.train ...``: rank 0 logs, previews,
-saves and holds the run folder's lock). ``--resume`` continues a run with the
-options it was started with; only ``--steps`` (to extend it), ``--device``
-and ``--threads`` may change. Usage errors and refusals exit with 2,
-failures during training with 1, Ctrl+C saves and exits with 130.
+saves and holds the run folder's lock). ``--resume`` continues a run from its
+newest valid checkpoint with the options it was started with; only ``--steps``
+(to extend it), ``--device``, ``--threads`` and ``--workers`` may change.
+Usage errors and refusals exit with 2, failures during training with 1,
+Ctrl+C saves and exits with 130.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ GENERIC = {  # flag -> TrainOptions field, for the options a run saves
     "--preview-every": "preview_every", "--keep": "keep", "--seed": "seed", "--holdout": "holdout",
     "--workers": "workers", "--device": "device", "--threads": "threads",
 }
-RESUME_MAY_CHANGE = {"steps", "device", "threads"}
+RESUME_MAY_CHANGE = {"steps", "device", "threads", "workers"}  # the length, and where it runs
 DEFAULTS = {"steps": 2000, "batch_size": 128, "schedule": "constant", "checkpoint_every": 500,
             "preview_every": 0, "keep": 3, "seed": 0, "holdout": 0, "workers": 0, "device": "auto",
             "threads": 0}
@@ -147,8 +148,8 @@ def options_from_args(args: argparse.Namespace, writer: bool = True):
         changed += [f"{k}={v} (the run has {opts.model.get(k)})" for k, v in model.items()
                     if opts.model.get(k) != v]
         if changed:
-            raise UsageError("--resume continues with the run's saved options; only --steps, --device and "
-                             f"--threads may change, not: {'; '.join(changed)}")
+            raise UsageError("--resume continues with the run's saved options; only --steps, --device, "
+                             f"--threads and --workers may change, not: {'; '.join(changed)}")
         for k in RESUME_MAY_CHANGE & set(given):
             setattr(opts, k, given[k])
         return opts, last

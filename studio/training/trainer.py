@@ -94,6 +94,7 @@ class Trainer:
         self.history: dict[str, list[float]] = {"step": []}
         self.diverged: Diverged | None = None
         self._saved_step = -1
+        self._last_metrics: dict[str, Any] = {}
 
     # ---- what a family provides -------------------------------------------------
     @classmethod
@@ -293,8 +294,6 @@ class Trainer:
                 raise RunFolderError(self.out, self.step, exc) from exc
 
     # ---- checkpoints ------------------------------------------------------------
-    _last_metrics: dict[str, Any] = {}
-
     def to_checkpoint(self, with_training_state: bool = True) -> Checkpoint:
         if self.diverged is not None:
             raise ValueError(f"nothing saved: the loss diverged at step {self.diverged.step}")
