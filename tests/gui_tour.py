@@ -43,7 +43,8 @@ def main(out_dir: str) -> int:
     shots: list[str] = []
 
     def wait(condition, seconds: float, what: str) -> None:
-        deadline = time.monotonic() + seconds
+        # Generous: on a loaded 2-core machine a render can queue behind a whole test suite.
+        deadline = time.monotonic() + 3 * seconds
         while not condition():
             if time.monotonic() > deadline:
                 raise SystemExit(f"error: timed out waiting for {what}")
