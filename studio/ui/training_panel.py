@@ -46,7 +46,6 @@ from studio.training.runs import (
     plan_resume,
     read_log,
     request_stop,
-    running_pid,
 )
 from studio.training.worker import WorkerHandle, describe_event
 from studio.ui.panel import Panel
@@ -54,7 +53,7 @@ from studio.ui.widgets.training_controls import ask_close_choice
 from studio.ui.widgets.training_plots import eta_text, progress_text
 from studio.ui.widgets.training_runs import saved_options
 from studio.ui.widgets.training_view import TrainingView
-from studio.ui.widgets.training_watch import WorkerWatch
+from studio.ui.widgets.training_watch import WorkerWatch, describe_end
 
 REDRAW_S = 0.25
 CLOSE_TIMEOUT_MS = 30_000  # a worker that has not saved by then is killed and the window closes
@@ -111,8 +110,9 @@ class TrainingPanel(Panel):
         self.save_btn.clicked.connect(self.save_now)
         c.liveOptionSet.connect(self.set_option)
         self.runs.runSelected.connect(self.show_run)
-        self.runs.openRequested.connect(self._open_run)
+        self.runs.explorerRequested.connect(self.context.checkpointOpened.emit)
         self.runs.stopRequested.connect(self._stop_background)
+        self.runs.message.connect(lambda text, error: (self.show_error if error else self.show_info)(text))
         outer = QVBoxLayout(self.body)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(v)
@@ -270,9 +270,8 @@ class TrainingPanel(Panel):
     def follow_in_explorer(self) -> None:
         """Show this run in its explorer panel (which then follows each new checkpoint)."""
         run_dir = self.run_dir or self.form.out.text().strip()
-        if not run_dir:
-            return
-        self._open_run(run_dir)
+        if run_dir:
+            self.runs.open_in_explorer(run_dir)
 
     # --- the poll loop -------------------------------------------------------------
     @property
@@ -349,24 +348,12 @@ class TrainingPanel(Panel):
         h.join(1)
         self.curves.redraw()
         p = self.last_progress
+        self.end_reason, message, is_error = describe_end(h, p.step if p else 0, self.last_checkpoint)
         if h.finished is not None:
-            f = h.finished
-            self.end_reason = "stopped" if f.stopped_early else "finished"
-            self.progress.setValue(f.step)
-            self.show_info(f"{'Stopped' if f.stopped_early else 'Finished'} at step {f.step}; "
-                           f"checkpoint {f.path}")
-        elif h.failed is not None:
-            self.end_reason = "failed"
-            step = h.failed.step if h.failed.step is not None else (p.step if p else 0)
-            self.show_error(f"Training failed at step {step}: {h.failed.message} "
-                            f"(worker {h.exit_description()}; details in the log)")
-        else:
-            self.end_reason = "crashed"
-            ckpt = f"; last checkpoint {self.last_checkpoint}" if self.last_checkpoint else ""
-            msg = (f"The training worker died: {h.exit_description()}. "
-                   f"Last message: {h.last_message()}{ckpt}. Resume continues from the checkpoint.")
-            self.show_error(msg)
-            self._note(msg)
+            self.progress.setValue(h.finished.step)
+        (self.show_error if is_error else self.show_info)(message)
+        if self.end_reason == "crashed":
+            self._note(message)
         self.progress.setFormat("%p%")
         if p is not None:
             self.progress_label.setText(progress_text(p, self.end_reason))
@@ -399,23 +386,9 @@ class TrainingPanel(Panel):
         self.progress_label.setText(f"{Path(run_dir).name}: {self.curves.point_count()} logged steps")
         self._set_state("idle")
 
-    def _open_run(self, run_dir: str) -> None:
-        from studio.core.checkpoint import CheckpointError, read_metadata
-
-        try:
-            family = read_metadata(run_dir)["family"]
-        except CheckpointError as exc:
-            self.show_error(str(exc))
-            return
-        self.context.checkpointOpened.emit(family, run_dir)
-
-    def _stop_background(self, run_dir: str) -> None:
-        pid = running_pid(run_dir)
-        if pid is None:
-            self.show_info(f"{Path(run_dir).name}: no worker is training there")
-            return
+    def _stop_background(self, run_dir: str, pid: int) -> None:
         if self.handle is not None and self.handle.pid == pid and not self.handle.detached:
-            self.stop()
+            self.stop()  # our own worker: the usual stop
             return
         request_stop(run_dir)
         self.show_info(f"Asked the worker (pid {pid}) to stop and save; it does within a second or so")

@@ -71,21 +71,22 @@ def find_runs(root: Path) -> list[Path]:
 
 class RunList(QWidget):
     runSelected = Signal(str)  # show its curves
-    openRequested = Signal(str)  # open its newest checkpoint in the explorer
-    stopRequested = Signal(str)  # stop a run training in the background
+    explorerRequested = Signal(str, str)  # family, run folder: show it in its explorer
+    stopRequested = Signal(str, int)  # run folder, pid of the worker training there
+    message = Signal(str, bool)  # text, is it an error
 
     def __init__(self, root: Path, parent=None):
         super().__init__(parent)
         self.root = Path(root)
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._current_changed)
-        self.list.itemDoubleClicked.connect(lambda item: self.openRequested.emit(item.data(Qt.UserRole)))
+        self.list.itemDoubleClicked.connect(lambda item: self.open_in_explorer(item.data(Qt.UserRole)))
         self.refresh_btn = QPushButton("Refresh")
         self.refresh_btn.clicked.connect(self.refresh)
         self.open_btn = QPushButton("Open in explorer")
-        self.open_btn.clicked.connect(lambda: self._emit_current(self.openRequested))
+        self.open_btn.clicked.connect(lambda: self.current() and self.open_in_explorer(self.current()))
         self.stop_btn = QPushButton("Stop background run")
-        self.stop_btn.clicked.connect(lambda: self._emit_current(self.stopRequested))
+        self.stop_btn.clicked.connect(lambda: self.current() and self.stop_background(self.current()))
         buttons = QHBoxLayout()
         for b in (self.refresh_btn, self.open_btn, self.stop_btn):
             buttons.addWidget(b)
@@ -126,7 +127,20 @@ class RunList(QWidget):
         if item is not None:
             self.runSelected.emit(item.data(Qt.UserRole))
 
-    def _emit_current(self, signal) -> None:
-        run = self.current()
-        if run:
-            signal.emit(run)
+    def open_in_explorer(self, run_dir: str) -> None:
+        """Ask for the run's explorer panel (it shows the newest checkpoint and follows new ones)."""
+        from studio.core.checkpoint import CheckpointError, read_metadata
+
+        try:
+            family = read_metadata(run_dir)["family"]
+        except CheckpointError as exc:
+            self.message.emit(str(exc), True)
+            return
+        self.explorerRequested.emit(family, run_dir)
+
+    def stop_background(self, run_dir: str) -> None:
+        pid = running_pid(run_dir)
+        if pid is None:
+            self.message.emit(f"{Path(run_dir).name}: no worker is training there", False)
+        else:
+            self.stopRequested.emit(run_dir, pid)

@@ -65,3 +65,18 @@ class WorkerWatch(QObject):
             self.timer.stop()
             self.exited.emit(h)
         self.ticked.emit()
+
+
+def describe_end(h: WorkerHandle, last_step: int, last_checkpoint: str | None) -> tuple[str, str, bool]:
+    """(finished | stopped | failed | crashed, the sentence for the user, is it an error)."""
+    if h.finished is not None:
+        f = h.finished
+        word = "Stopped" if f.stopped_early else "Finished"
+        return word.lower(), f"{word} at step {f.step}; checkpoint {f.path}", False
+    if h.failed is not None:
+        step = h.failed.step if h.failed.step is not None else last_step
+        return "failed", (f"Training failed at step {step}: {h.failed.message} "
+                          f"(worker {h.exit_description()}; details in the log)"), True
+    ckpt = f"; last checkpoint {last_checkpoint}" if last_checkpoint else ""
+    return "crashed", (f"The training worker died: {h.exit_description()}. Last message: "
+                       f"{h.last_message()}{ckpt}. Resume continues from the checkpoint."), True
