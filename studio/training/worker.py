@@ -121,7 +121,10 @@ class WorkerHandle:
         except BaseException:
             lock.release()
             raise
-        lock.set_owner(proc.pid, family=plan.options.family)
+        try:
+            lock.set_owner(proc.pid, family=plan.options.family)
+        except OSError:
+            pass  # the folder just turned read-only: the worker reports it at its first write
         # Close the child's ends here so either side dying reads as end-of-file.
         evt_write.close()
         cmd_read.close()
