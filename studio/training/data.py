@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from studio.data.datasets import DatasetError, ImageDataset, open_dataset
-from studio.data.images import IMAGE_SUFFIXES, ImageLoadError, load_image
+from studio.data.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageLoadError, load_image
 
 # Pillow modes that hold one grey channel.
 _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -133,13 +134,17 @@ class ImageFolder(ImageSource):
         good, sizes, modes = [], [], []
         for p in files:
             try:
-                with Image.open(p) as im:
-                    im.verify()  # reads the file through: a truncated PNG fails here, not mid-run
-                with Image.open(p) as im:
-                    w, h = im.size
-                    if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
-                        w, h = h, w  # decoding applies the EXIF rotation
-                    mode = im.mode
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    with Image.open(p) as im:
+                        im.verify()  # reads the file through: a truncated PNG fails here, not mid-run
+                    with Image.open(p) as im:
+                        w, h = im.size
+                        if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                            w, h = h, w  # decoding applies the EXIF rotation
+                        mode = im.mode
+                if w * h > MAX_PIXELS:
+                    raise ValueError(f"{w}x{h} pixels is too large (limit {MAX_PIXELS // 1_000_000} Mpx)")
             except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for broken files
                 skipped.append((rel(p), f"unreadable ({' '.join(str(exc).split())[:160]})"))
                 continue
