@@ -93,26 +93,50 @@ def test_shipped_unet_onnx_matches_torch(pool):
     assert rt.config["image_size"] == 28 and SHIPPED.stat().st_size < 8_000_000
 
 
-def test_sampling_streams_every_step_and_replays_a_seed(pool, tiny):
+def recorded_steps(outputs) -> list[dict]:
+    """Every step a sample delivered, in order, whichever delivery carried it."""
+    return [step for o in outputs for step in o.data.get("steps", [])]
+
+
+def test_sampling_records_every_step_and_replays_a_seed(pool, tiny):
     target = ops.Target(tiny, "onnx", "cpu")
-    req = ops.DiffusionSample(target, "ddim", steps=10, eta=0.5, seed=3, batch=2)
+    req = ops.DiffusionSample(target, "ddim", steps=10, eta=0.5, seed=3, batch=2, frame_interval_s=0.0)
     outs = list(ops.sample(pool, req))
     partial, final = outs[:-1], outs[-1]
-    assert len(partial) == 10 and all(not o.final for o in partial) and final.final
+    # Interval 0: each step is its own delivery, the last one rides with the finished sample.
+    assert len(partial) == 9 and all(not o.final for o in partial) and final.final
+    steps = recorded_steps(outs)
     s = DDIMSampler(NoiseSchedule.from_config({}))
-    assert [o.data["t"] for o in partial] == [int(t) + 1 for t in s.set_timesteps(10)]
-    assert [o.data["k"] for o in partial] == list(range(10))
-    for o in partial:
-        assert set(o.data["frame"]) == set(ops.VIEWS)
-        assert o.data["frame"]["x_t"].dtype == np.uint8 and o.data["frame"]["x_t"].shape == (30, 59)
+    assert [st["t"] for st in steps] == [int(t) + 1 for t in s.set_timesteps(10)]
+    assert [st["k"] for st in steps] == list(range(10))
+    for st in steps:
+        assert set(st["images"]) == set(ops.VIEWS)
+        assert st["images"]["x_t"].dtype == np.uint8 and st["images"]["x_t"].shape == (2, 1, 28, 28)
+        assert ops.tile(st["images"]["x_t"]).shape == (30, 59)
     assert final.data["samples"].shape == (2, 1, 28, 28)
-    again = list(ops.sample(pool, req))
-    for a, b in zip(outs[:-1], again[:-1]):
+    np.testing.assert_array_equal(ops.tile(final.data["final_images"]), final.data["final"])
+    again = recorded_steps(ops.sample(pool, req))
+    for a, b in zip(steps, again):
         for key in ops.VIEWS:
-            np.testing.assert_array_equal(a.data["frame"][key], b.data["frame"][key])
-    np.testing.assert_array_equal(final.data["samples"], again[-1].data["samples"])
+            np.testing.assert_array_equal(a["images"][key], b["images"][key])
+    np.testing.assert_array_equal(final.data["samples"], list(ops.sample(pool, req))[-1].data["samples"])
     other = list(ops.sample(pool, ops.DiffusionSample(target, "ddim", 10, 0.5, seed=4, batch=2)))
     assert np.abs(other[-1].data["samples"] - final.data["samples"]).max() > 0.05
+
+
+def test_sampling_coalesces_steps_into_few_deliveries(pool, tiny):
+    # A long interval: the first step goes out at once, every other one with the finished sample.
+    req = ops.DiffusionSample(ops.Target(tiny, "onnx", "cpu"), "ddim", steps=12, frame_interval_s=60.0)
+    outs = list(ops.sample(pool, req))
+    assert [len(o.data["steps"]) for o in outs] == [1, 11] and outs[-1].final
+    assert [st["k"] for st in recorded_steps(outs)] == list(range(12))
+
+
+def test_tile_lays_out_like_image_grid():
+    images = np.random.default_rng(0).uniform(0, 1, (5, 3, 4, 6)).astype(np.float32)
+    np.testing.assert_array_equal(ops.tile(ops.quantize(images)), ops.image_grid(images))
+    np.testing.assert_array_equal(ops.tile(ops.quantize(images[:, :1]), cols=1, pad=0),
+                                  ops.image_grid(images[:, :1], cols=1, pad=0))
 
 
 def test_forward_process_at_t0_is_the_input_and_sdedit_starts_from_it(pool, tiny):
@@ -128,9 +152,10 @@ def test_forward_process_at_t0_is_the_input_and_sdedit_starts_from_it(pool, tiny
     out = ops.forward(pool, ops.DiffusionForward(target, image, t=400, seed=9))
     sde = list(ops.sample(pool, ops.DiffusionSample(target, "ddim", 50, 0.0, seed=9, batch=1,
                                                     image=image, t_start=400)))
-    assert sde[0].data["t"] == 400
-    assert len(sde) - 1 == len(sdedit_timesteps(399, 50, 1000)) == 20
-    np.testing.assert_array_equal(sde[0].data["frame"]["x_t"][1:29, 1:29], out.image)  # grid pad 1
+    first = recorded_steps(sde)[0]
+    assert first["t"] == 400
+    assert len(recorded_steps(sde)) == len(sdedit_timesteps(399, 50, 1000)) == 20
+    np.testing.assert_array_equal(ops.tile(first["images"]["x_t"], pad=0), out.image)
     with pytest.raises(ValueError):
         list(ops.sample(pool, ops.DiffusionSample(target, image=image, t_start=0)))
     with pytest.raises(ValueError):

@@ -4,10 +4,12 @@ Times shown to the user follow the DDPM paper: t = 0 is the clean image and
 x_t for t = 1..T has been noised t times, so x_t uses the model timestep
 tau = t - 1 (the index diffusers and the UNet use). ``alpha_bar(0) = 1``.
 
-Sampling is a generator: every denoising step yields a partial ``Output``
-holding that step's frame (x_t, predicted x0, predicted noise and the noise
-added, as uint8 grids), so the panel records the trajectory while it runs and
-a cancel stops the loop at the next step boundary.
+Sampling is a generator that records every denoising step (x_t, predicted
+x0, predicted noise and the noise added, each quantized to uint8 images) and
+yields them in batches at most ``FRAME_INTERVAL_S`` apart: a 1000-step run
+then costs the GUI ~60 deliveries a second, not one per step, and the panel
+lays out a picture only for the step it shows. A cancel stops the loop at the
+next delivery.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from studio.core.schedules import (
 VIEWS = ("x_t", "x0", "eps", "noise")
 VIEW_TITLES = {"x_t": "x_t", "x0": "predicted x0", "eps": "predicted noise", "noise": "noise added"}
 MAX_BATCH = 16
+FRAME_INTERVAL_S = 1.0 / 60.0  # the most often a running sample delivers its new steps
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class DiffusionSample:
     variance: str = "fixed_small"  # DDPM: fixed_small or fixed_large
     image: np.ndarray | None = field(default=None, compare=False, repr=False)  # (C, H, W) in [0, 1]
     t_start: int | None = None  # paper t (1..T) for SDEdit
+    frame_interval_s: float = FRAME_INTERVAL_S  # 0: deliver every step on its own
 
 
 @dataclass(frozen=True)
@@ -83,14 +87,28 @@ def noise_to_unit(n: np.ndarray) -> np.ndarray:
     return np.clip(n * 0.25 + 0.5, 0.0, 1.0)
 
 
-def frame_grids(x_t: np.ndarray, x0: np.ndarray, eps: np.ndarray, added: np.ndarray) -> dict[str, np.ndarray]:
-    cols = _cols(x_t.shape[0])
-    return {
-        "x_t": image_grid(to_unit(x_t), cols=cols),
-        "x0": image_grid(to_unit(x0), cols=cols),
-        "eps": image_grid(noise_to_unit(eps), cols=cols),
-        "noise": image_grid(noise_to_unit(added), cols=cols),
-    }
+def quantize(unit: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8, rounded exactly as ``image_grid`` rounds."""
+    return (np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def step_images(x_t: np.ndarray, x0: np.ndarray, eps: np.ndarray, added: np.ndarray) -> dict[str, np.ndarray]:
+    """One step's four views as uint8 (N, C, H, W): cheap enough to record every step."""
+    return {"x_t": quantize(to_unit(x_t)), "x0": quantize(to_unit(x0)),
+            "eps": quantize(noise_to_unit(eps)), "noise": quantize(noise_to_unit(added))}
+
+
+def tile(images: np.ndarray, cols: int | None = None, pad: int = 1) -> np.ndarray:
+    """uint8 (N, C, H, W) -> one uint8 grid image (H', W') or (H', W', 3), as ``image_grid`` lays it out."""
+    n, c, h, w = images.shape
+    cols = cols or _cols(n)
+    rows = -(-n // cols)
+    grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + k * (w + pad)
+        grid[y: y + h, x: x + w] = images[i].transpose(1, 2, 0)
+    return grid[:, :, 0] if c == 1 else grid
 
 
 def _cols(n: int) -> int:
@@ -140,19 +158,26 @@ def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
         sampler.set_timesteps(steps)
     t_begin = time.perf_counter()
     last = None
+    pending: list[dict] = []
+    delivered = 0.0  # the first step goes out at once: the user sees the run start
     for rec in sample_loop(eps, sampler, shape, req.seed, x_start=x_start):
-        grids = frame_grids(rec["x_t"], rec["x0"], rec["eps"], rec["added"])
         last = rec
-        runner = info["runner"]
-        yield Output(grids["x0"], {"frame": grids, "k": rec["k"], "n": rec["n"], "t": rec["t"] + 1,
-                                   "t_prev": sampler.previous_timestep(rec["t"]) + 1},
-                     runner.name, runner.device, final=False)
+        pending.append({"k": rec["k"], "n": rec["n"], "t": rec["t"] + 1,
+                        "t_prev": sampler.previous_timestep(rec["t"]) + 1,
+                        "images": step_images(rec["x_t"], rec["x0"], rec["eps"], rec["added"])})
+        now = time.perf_counter()
+        if now - delivered >= req.frame_interval_s and rec["k"] < rec["n"] - 1:  # the last goes with the result
+            delivered = now
+            runner = info["runner"]
+            yield Output(None, {"steps": pending}, runner.name, runner.device, final=False)
+            pending = []
     assert last is not None
-    final = image_grid(to_unit(last["prev"]), cols=_cols(shape[0]))
+    samples = to_unit(last["prev"])
+    final = image_grid(samples, cols=_cols(shape[0]))
     runner = info["runner"]
     total_ms = (time.perf_counter() - t_begin) * 1000.0
-    yield Output(final, {"final": final, "samples": to_unit(last["prev"]), "n": last["n"],
-                         "total_ms": total_ms, "model_ms": info["model_ms"]},
+    yield Output(final, {"steps": pending, "final": final, "final_images": quantize(samples), "samples": samples,
+                         "n": last["n"], "total_ms": total_ms, "model_ms": info["model_ms"]},
                  runner.name, runner.device, total_ms)
 
 
