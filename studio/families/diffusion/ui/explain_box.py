@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWi
 
 _CACHE: OrderedDict[tuple, QPixmap] = OrderedDict()
 _CACHE_SIZE = 512
+EQUATION_PT = 11.0
 _SUBSCRIPT = re.compile(r"_([0-9A-Za-z′]+)")
 
 
@@ -27,6 +28,10 @@ def text_html(text: str) -> str:
     """Plain explain text as HTML: paragraphs at blank lines, x_t written as x with a subscript t."""
     paragraphs = [_SUBSCRIPT.sub(r"<sub>\1</sub>", escape(p)) for p in text.split("\n\n") if p]
     return "".join(f"<p>{p}</p>" for p in paragraphs)
+
+
+def is_drawn(latex: str, color: QColor, point_size: float, scale: float) -> bool:
+    return (latex, color.rgb(), point_size, scale) in _CACHE
 
 
 def equation_pixmap(latex: str, color: QColor, point_size: float = 12.0, scale: float = 1.0) -> QPixmap:
@@ -101,10 +106,15 @@ class ExplainBox(QWidget):
     def equation_labels(self) -> list[QLabel]:
         return [self._equations.itemAt(i).widget() for i in range(self._equations.count())]
 
-    def set_content(self, text: str, equations: list[str]) -> None:
+    def set_content(self, text: str, equations: list[str], drawn_only: bool = False) -> None:
+        """Show ``text`` and ``equations``; with ``drawn_only``, only equations already rasterised.
+
+        A new equation costs milliseconds of mathtext; while the model runs, the
+        numbers in the text follow along and the equations with new numbers wait.
+        """
         self._content = (text, list(equations))
         if self.is_expanded():
-            self._draw()
+            self._draw(drawn_only)
 
     def _toggled(self, on: bool) -> None:
         self.header.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
@@ -112,11 +122,16 @@ class ExplainBox(QWidget):
         if on:
             self._draw()
 
-    def _draw(self) -> None:
+    def _draw(self, drawn_only: bool = False) -> None:
         if self._drawn == self._content:
             return
-        self._drawn = (self._content[0], list(self._content[1]))
         text, equations = self._content
+        color = self.palette().color(self.foregroundRole())
+        scale = self.devicePixelRatioF()
+        if drawn_only:
+            equations = [e for e in equations if is_drawn(e, color, EQUATION_PT, scale)]
+        else:
+            self._drawn = (text, list(equations))
         self.text.setText(text_html(text))
         labels = self.equation_labels()
         while len(labels) < len(equations):
@@ -124,10 +139,8 @@ class ExplainBox(QWidget):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             self._equations.addWidget(label)
             labels.append(label)
-        color = self.palette().color(self.foregroundRole())
-        scale = self.devicePixelRatioF()
         for label, latex in zip(labels, equations):
-            label.setPixmap(equation_pixmap(latex, color, 11.0, scale))
+            label.setPixmap(equation_pixmap(latex, color, EQUATION_PT, scale))
             label.setToolTip(latex)
             label.show()
         for label in labels[len(equations):]:

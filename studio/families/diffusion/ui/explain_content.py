@@ -177,6 +177,4 @@ def puzzles_explanation(n: StepNumbers, marks: ScheduleLandmarks) -> tuple[str, 
               f"t > {marks.snr_tenth}, reaches 0.5 at t = {marks.snr_half} and crosses the dashed line SNR = 1 "
               f"only at t = {marks.snr_one}: before that the noise outweighs the digit ({where}). "
               "The model sees the digit much earlier: compare 'predicted x0'.")
-    return noise + "\n\n" + hidden, [
-        r"\mathrm{SNR}(t) = \frac{\bar\alpha_t}{1-\bar\alpha_t}"
-        + (rf" = {math_number(n.snr)}\quad(t = {n.t})" if n.t > 0 else "")]
+    return noise + "\n\n" + hidden, [r"\mathrm{SNR}(t) = \frac{\bar\alpha_t}{1-\bar\alpha_t}"]

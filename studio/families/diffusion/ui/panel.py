@@ -29,7 +29,7 @@ from studio.families.diffusion.ui import explain_content as explain
 from studio.families.diffusion.ui.explain_box import ExplainBox
 from studio.families.diffusion.ui.forward_view import ForwardBox
 from studio.families.diffusion.ui.playback import PlaybackControls
-from studio.families.diffusion.ui.schedule_plot import SchedulePlot
+from studio.families.diffusion.ui.schedule_plot import MIN_INTERVAL_MS as MARKER_INTERVAL_MS, SchedulePlot
 from studio.families.diffusion.ui.throttle import Throttle
 from studio.families.diffusion.ui.views import ElidedLabel, TitledView
 from studio.ui.panel import Panel
@@ -39,6 +39,8 @@ from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 VIEW_TITLES = {"x_t": "x<sub>t</sub>: the noisy sample", "x0": "predicted x<sub>0</sub>: the model's guess",
                "eps": "predicted noise ε", "noise": "noise added σ<sub>t</sub>·z"}
 EXPLAIN_INTERVAL_MS = 250  # the Explain pane's numbers follow playback at most 4 times a second
+RUNNING_MARKER_INTERVAL_MS = 120
+RUNNING_EXPLAIN_INTERVAL_MS = 1000
 
 
 class DiffusionPanel(Panel):
@@ -354,9 +356,15 @@ class DiffusionPanel(Panel):
             view.set_image(ops.tile(frame.images[key]))
         self.playback.set_label(frame.label())
         self.schedule_plot.set_t(frame.t)
-        if self.state.playing or (self.state.recording and not frame.final):
+        running = self.state.recording and not frame.final
+        # While the model runs, the marker moves ~8 times a second (each move repaints part of the plot)
+        # and the explanation once a second (laying out its text takes ~10 ms).
+        self.schedule_plot.marker_throttle.interval_ms = RUNNING_MARKER_INTERVAL_MS if running else MARKER_INTERVAL_MS
+        self.explain_throttle.interval_ms = RUNNING_EXPLAIN_INTERVAL_MS if running else EXPLAIN_INTERVAL_MS
+        if self.state.playing or running:
             self.explain_throttle.request()  # moving: follow at a readable rate
         else:
+            self.schedule_plot.marker_throttle.flush()
             self.explain_throttle.flush()  # stopped here: explain this frame now
 
     def _x_t_painted(self, frame: int) -> None:
@@ -370,9 +378,11 @@ class DiffusionPanel(Panel):
             return
         numbers = explain.step_numbers(self.noise_schedule, settings.sampler, settings.eta, settings.variance,
                                        frame.t, frame.t_prev)
-        self.explain_boxes["forward"].set_content(*explain.forward_explanation(numbers))
-        self.explain_boxes["update"].set_content(*explain.update_explanation(numbers))
-        self.explain_boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks))
+        # While the model runs, new equations would take its time: the text's numbers follow, they wait.
+        drawn_only = self.state.recording and not frame.final
+        self.explain_boxes["forward"].set_content(*explain.forward_explanation(numbers), drawn_only)
+        self.explain_boxes["update"].set_content(*explain.update_explanation(numbers), drawn_only)
+        self.explain_boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks), drawn_only)
 
     def image_dropped(self, source: str | bytes) -> None:
         self.set_input_image(source)

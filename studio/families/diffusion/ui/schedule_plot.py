@@ -1,8 +1,9 @@
 """The noise schedule plot: alpha_bar_t and SNR(t) on a log axis, with a marker at t.
 
-Moving the marker repaints the whole plot, which costs more than drawing a
-playback frame; during fast playback the marker therefore moves at most
-every ``MIN_INTERVAL_MS`` (always to the newest t), so playback keeps its rate.
+Moving the marker repaints part of the plot, which costs more than drawing a
+playback frame; the marker therefore moves at most every
+``marker_throttle.interval_ms`` (always to the newest t), so playback keeps
+its rate; the panel slows it further while the model runs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGraphicsItem
 
 from studio.families.diffusion.ui.throttle import Throttle
 
@@ -38,6 +40,13 @@ class SchedulePlot(pg.PlotWidget):
         self.addItem(self.marker)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
+        # Moving the marker repaints what lies under it: the axes (their grid spans the plot) and the
+        # curves. Drawn from a cached picture, that costs ~1 ms instead of ~5.
+        cached = QGraphicsItem.CacheMode.DeviceCoordinateCache
+        for name in ("left", "bottom"):
+            self.getPlotItem().getAxis(name).setCacheMode(cached)
+        for item in (self.alpha_curve, self.snr_curve):
+            item.curve.setCacheMode(cached)
         self._t = 0
         self.marker_throttle = Throttle(lambda: self.marker.setValue(self._t), MIN_INTERVAL_MS, self)
 

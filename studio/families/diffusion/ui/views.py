@@ -10,11 +10,12 @@ status never shifts the pictures.
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QFontMetrics, QPainter
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-from studio.ui.widgets.image_view import ImageView
+from studio.ui.widgets.image_view import ImageView, to_qimage
 
 
 class ElidedLabel(QLabel):
@@ -54,6 +55,7 @@ class PixelView(ImageView):
     def __init__(self, native: tuple[int, int] = (30, 30), parent=None):
         super().__init__(parent, min_size=1)
         self._native = native
+        self._zoomed: QPixmap | None = None
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
 
     def native_size(self) -> tuple[int, int]:
@@ -75,10 +77,31 @@ class PixelView(ImageView):
 
     def set_image(self, image) -> int:
         resized = self.image() is None or self.image().shape[:2] != image.shape[:2]
+        self._zoomed = None
         frame = super().set_image(image)
         if resized and isinstance(self.parentWidget(), TitledView):
             self.parentWidget().place()  # another batch size: another zoom
         return frame
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        # Scaling a QImage on every paint is the slow path; a pixmap blown up once per frame
+        # (nearest neighbour: whole zoom keeps every pixel square) is a plain copy to the screen.
+        image = self.image()
+        if image is None or self._marker is not None:
+            super().paintEvent(event)
+            return
+        rect = self.image_rect().toRect()
+        if self._zoomed is None or self._zoomed.size() != rect.size():
+            zoom = self.zoom()  # numpy repeats in microseconds what QImage.scaled does in milliseconds
+            self._zoomed = QPixmap.fromImage(to_qimage(np.repeat(np.repeat(image, zoom, axis=0), zoom, axis=1)))
+        p = QPainter(self)
+        if rect != self.rect():
+            p.fillRect(self.rect(), QColor(24, 24, 28))
+        p.drawPixmap(rect.topLeft(), self._zoomed)
+        p.end()
+        if self._painted_frame != self._frame:
+            self._painted_frame = self._frame
+            self.painted.emit(self._frame)
 
 
 class TitledView(QWidget):
