@@ -14,11 +14,11 @@ class ForwardBox(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Forward process: drop a digit image on the panel", parent)
-        self.source_cell = TitledView("x_0: your image", native=(28, 28), min_zoom=3)
+        self.source_cell = TitledView("x<sub>0</sub>: your image", native=(28, 28), min_zoom=3)
         self.source = self.source_cell.view
         self.source.set_placeholder("drop an image")
         self.source.setToolTip("The dropped image x_0 (as the model sees it)")
-        self.noised_cell = TitledView("x_t ~ q(x_t | x_0)", native=(28, 28), min_zoom=3)
+        self.noised_cell = TitledView("x<sub>t</sub> ~ q(x<sub>t</sub> | x<sub>0</sub>)", native=(28, 28), min_zoom=3)
         self.noised = self.noised_cell.view
         self.noised.set_placeholder("q(x_t | x_0)")
         self.noised.setToolTip("A sample of q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)")

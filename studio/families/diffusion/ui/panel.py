@@ -16,8 +16,8 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-    QSpinBox, QSplitter, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+    QWidget,
 )
 
 from studio.core.checkpoint import CheckpointError
@@ -29,6 +29,7 @@ from studio.families.diffusion.ui import explain_content as explain
 from studio.families.diffusion.ui.explain_box import ExplainBox
 from studio.families.diffusion.ui.forward_view import ForwardBox
 from studio.families.diffusion.ui.playback import PlaybackControls
+from studio.families.diffusion.ui.settings_row import SettingsRow
 from studio.families.diffusion.ui.schedule_plot import MIN_INTERVAL_MS as MARKER_INTERVAL_MS, SchedulePlot
 from studio.families.diffusion.ui.throttle import Throttle
 from studio.families.diffusion.ui.views import ElidedLabel, TitledView
@@ -71,42 +72,9 @@ class DiffusionPanel(Panel):
         s = self.state
         self.picker = CheckpointPicker("diffusion")
         self.picker.chosen.connect(self.open_checkpoint)
-        self.sampler = QComboBox()
-        self.sampler.addItem("DDIM", "ddim")
-        self.sampler.addItem("DDPM", "ddpm")
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 1000)
-        self.steps.setValue(s.steps)
-        self.steps.setToolTip("Number of denoising steps (timesteps spaced evenly over 0..T-1)")
-        self.eta = QDoubleSpinBox()
-        self.eta.setRange(0.0, 1.0)
-        self.eta.setSingleStep(0.1)
-        self.eta.setToolTip("DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
-        self.variance = QComboBox()
-        self.variance.addItem("fixed small", "fixed_small")
-        self.variance.addItem("fixed large", "fixed_large")
-        self.variance.setToolTip("DDPM step variance: posterior beta tilde (small) or beta_t (large)")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2 ** 31 - 1)
-        self.seed.setToolTip("All randomness (x_T and each step's noise) comes from this seed")
-        self.batch = QSpinBox()
-        self.batch.setRange(1, ops.MAX_BATCH)
-        self.batch.setValue(s.batch)
-        self.sample_button = QPushButton("Sample")
-        self.sample_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.random_seed = QPushButton("New seed")
-        top = QHBoxLayout()
-        for label, w in (("Checkpoint", self.picker), ("Sampler", self.sampler), ("Steps", self.steps),
-                         ("η", self.eta), ("Variance", self.variance), ("Seed", self.seed),
-                         (None, self.random_seed), ("Batch", self.batch)):
-            if label:
-                top.addWidget(QLabel(label))
-            top.addWidget(w)
-        top.addWidget(self.sample_button)
-        top.addWidget(self.cancel_button)
-        top.addStretch(1)
+        self.settings = SettingsRow(s, leading=(("Checkpoint", self.picker),))
+        for name in ("sampler", "steps", "eta", "variance", "seed", "batch", "sample_button", "cancel_button"):
+            setattr(self, name, getattr(self.settings, name))  # the widgets tests and the benchmark drive
 
         self.cells = {key: TitledView(VIEW_TITLES[key]) for key in ops.VIEWS}
         self.views = {key: cell.view for key, cell in self.cells.items()}
@@ -148,8 +116,8 @@ class DiffusionPanel(Panel):
         self.forward_box = ForwardBox()
         self.explain_boxes = {
             "forward": ExplainBox("What x_t is made of at this t"),
-            "update": ExplainBox("This step's update"),
             "puzzles": ExplainBox("Looks broken? It is not"),
+            "update": ExplainBox("This step's update"),
         }
         explain_body = QWidget()
         explain_layout = QVBoxLayout(explain_body)
@@ -176,18 +144,11 @@ class DiffusionPanel(Panel):
 
         layout = QVBoxLayout(self.body)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
+        layout.addWidget(self.settings)
         layout.addWidget(self.splitter, 1)
 
-        self.sampler.currentIndexChanged.connect(self._sampler_changed)
-        self.steps.valueChanged.connect(lambda v: setattr(s, "steps", int(v)))
-        self.eta.valueChanged.connect(lambda v: setattr(s, "eta", float(v)))
-        self.variance.currentIndexChanged.connect(lambda _: setattr(s, "variance", self.variance.currentData()))
-        self.seed.valueChanged.connect(lambda v: setattr(s, "seed", int(v)))
-        self.batch.valueChanged.connect(lambda v: setattr(s, "batch", int(v)))
         self.sample_button.clicked.connect(lambda: self.start_sampling())
         self.cancel_button.clicked.connect(self.cancel_sampling)
-        self.random_seed.clicked.connect(lambda: self.seed.setValue(int(np.random.default_rng().integers(2 ** 31 - 1))))
         self.playback.frameChanged.connect(self.show_frame)
         self.views["x_t"].painted.connect(self._x_t_painted)
         self.rendered.connect(self._maybe_failed)
@@ -199,14 +160,6 @@ class DiffusionPanel(Panel):
         QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.playback.step(-1))
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.playback.step(1))
         QShortcut(QKeySequence(Qt.Key.Key_Home), self, self.playback.rewind)
-        self._sampler_changed()
-
-    def _sampler_changed(self) -> None:
-        self.state.set_sampler(self.sampler.currentData())
-        ddim = self.state.sampler == "ddim"
-        self.eta.setEnabled(ddim)
-        self.variance.setEnabled(not ddim)
-        self.steps.setValue(self.state.steps)
 
     # --- checkpoint ----------------------------------------------------------------
     def open_checkpoint(self, path: str) -> None:
@@ -268,8 +221,7 @@ class DiffusionPanel(Panel):
         self.playback.set_label("sampling…")
         start = f" from t = {request.t_start}" if request.t_start else ""
         self.run_info.setText(f"sampling: {request.sampler.upper()}{start}…")
-        self.sample_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
+        self.settings.set_running(True)
         self.submit("sample", request)
 
     def denoise_from(self, t: int) -> None:
@@ -289,8 +241,7 @@ class DiffusionPanel(Panel):
 
     def _finished(self, message: str) -> None:
         self.state.stop_recording()
-        self.sample_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.settings.set_running(False)
         self.run_info.setText(message)
         self.playback.sync()
 
@@ -328,7 +279,7 @@ class DiffusionPanel(Panel):
     def on_result(self, view: str, result: RenderResult) -> None:
         if view == "forward":
             self.forward_box.noised.set_image(result.image)
-            self.forward_box.info.setText(f"t = {result.data['t']}, ᾱ_t = {result.data['alpha_bar']:.4g}")
+            self.forward_box.info.setText(f"t = {result.data['t']}, ᾱ = {result.data['alpha_bar']:.4g}")
             return
         if view != "sample":
             return
