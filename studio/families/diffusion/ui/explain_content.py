@@ -115,7 +115,8 @@ def forward_explanation(n: StepNumbers) -> tuple[str, list[str]]:
     if n.t == 0:
         text = ("The sample is finished: at t = 0 there is no noise left, x_0 is the picture itself.\n\n"
                 "Scrub back to watch how much of x_t was image and how much was noise at each step.")
-        return text, [r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon", r"x_0 = 1.000\,x_0"]
+        return text, [r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon",
+                      r"x_0 = 1\,x_0 + 0\,\epsilon\quad(\bar\alpha_0 = 1)"]
     text = (f"Every x_t is the clean image x_0 shrunk, plus Gaussian noise ε grown. At t = {n.t}, "
             f"ᾱ_t = {plain_number(n.alpha_bar)}: x_t keeps √ᾱ_t = {plain_number(n.sqrt_ab)} of the image and "
             f"√(1−ᾱ_t) = {plain_number(n.sqrt_one_minus_ab)} of the noise. "

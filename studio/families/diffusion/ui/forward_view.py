@@ -20,7 +20,7 @@ class ForwardBox(QGroupBox):
         self.source.setToolTip("The dropped image x_0 (as the model sees it)")
         self.noised_cell = TitledView("x<sub>t</sub> ~ q(x<sub>t</sub> | x<sub>0</sub>)", native=(28, 28), min_zoom=3)
         self.noised = self.noised_cell.view
-        self.noised.set_placeholder("q(x_t | x_0)")
+        self.noised.set_placeholder("q(xₜ | x₀)")
         self.noised.setToolTip("A sample of q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 1000)

@@ -72,7 +72,8 @@ class DiffusionPanel(Panel):
         s = self.state
         self.picker = CheckpointPicker("diffusion")
         self.picker.chosen.connect(self.open_checkpoint)
-        self.settings = SettingsRow(s, leading=(("Checkpoint", self.picker),))
+        self.picker.setMinimumWidth(150)  # the settings row must fit the default 1180-pixel window
+        self.settings = SettingsRow(s, leading=(("Model", self.picker),))
         for name in ("sampler", "steps", "eta", "variance", "seed", "batch", "sample_button", "cancel_button"):
             setattr(self, name, getattr(self.settings, name))  # the widgets tests and the benchmark drive
 
@@ -115,7 +116,7 @@ class DiffusionPanel(Panel):
         self.schedule_plot = SchedulePlot()
         self.forward_box = ForwardBox()
         self.explain_boxes = {
-            "forward": ExplainBox("What x_t is made of at this t"),
+            "forward": ExplainBox("What xₜ is made of at this t"),
             "puzzles": ExplainBox("Looks broken? It is not"),
             "update": ExplainBox("This step's update"),
         }
