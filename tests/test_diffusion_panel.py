@@ -221,6 +221,16 @@ def test_explain_pane_shows_the_current_steps_numbers(qtbot, panel):
     assert "At t = 581" in boxes["forward"].content()[0] and "t = 781" in boxes["forward"].text.text()
     click(qtbot, boxes["forward"].header)
     assert "t = 581" in boxes["forward"].text.text()
+    # Playing: the numbers in the text follow, equations with new numbers wait until it stops.
+    panel.playback.set_speed(1000)
+    click(qtbot, panel.playback.play_button)
+    qtbot.waitUntil(lambda: not panel.playback.is_playing(), timeout=10000)
+    text, equations = boxes["update"].content()
+    assert panel.playback.index() == 50 and "No step is left" in text
+    text, equations = boxes["forward"].content()
+    assert "finished" in text and boxes["forward"].text.text().count("finished") == 1
+    labels = boxes["forward"].equation_labels()
+    assert [label.toolTip() for label in labels if label.isVisible()] == equations
     # DDPM: the posterior mean's coefficients and sigma_t.
     panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
     panel.steps.setValue(20)

@@ -151,6 +151,7 @@ class DiffusionPanel(Panel):
         self.sample_button.clicked.connect(lambda: self.start_sampling())
         self.cancel_button.clicked.connect(self.cancel_sampling)
         self.playback.frameChanged.connect(self.show_frame)
+        self.playback.playingChanged.connect(lambda on: on or self.explain_throttle.flush())
         self.views["x_t"].painted.connect(self._x_t_painted)
         self.rendered.connect(self._maybe_failed)
         self.forward_box.tChanged.connect(self._forward_t_changed)
@@ -330,8 +331,9 @@ class DiffusionPanel(Panel):
             return
         numbers = explain.step_numbers(self.noise_schedule, settings.sampler, settings.eta, settings.variance,
                                        frame.t, frame.t_prev)
-        # While the model runs, new equations would take its time: the text's numbers follow, they wait.
-        drawn_only = self.state.recording and not frame.final
+        # A new equation costs ~10 ms of mathtext: while the model runs or playback moves, the text's
+        # numbers follow and equations with new numbers wait until the picture stops.
+        drawn_only = self.state.playing or (self.state.recording and not frame.final)
         self.explain_boxes["forward"].set_content(*explain.forward_explanation(numbers), drawn_only)
         self.explain_boxes["update"].set_content(*explain.update_explanation(numbers), drawn_only)
         self.explain_boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks), drawn_only)

@@ -3,7 +3,8 @@
 The rules (replay from the start once finished, bounds, following the newest
 step while recording) are the state's; this widget turns clicks, keys and
 timer ticks into state calls, mirrors the state on screen with ``sync()``,
-and emits ``frameChanged(index)`` whenever the frame to draw changed.
+and emits ``frameChanged(index)`` whenever the frame to draw changed and
+``playingChanged(on)`` when playback starts or stops.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from studio.families.diffusion.ui.views import ElidedLabel
 
 class PlaybackControls(QWidget):
     frameChanged = Signal(int)
+    playingChanged = Signal(bool)
 
     def __init__(self, state: DiffusionState, parent=None):
         super().__init__(parent)
@@ -126,11 +128,13 @@ class PlaybackControls(QWidget):
 
     # --- plumbing ------------------------------------------------------------------------
     def _apply(self, action) -> None:
-        before = self.state.current
+        before, was_playing = self.state.current, self.state.playing
         action()
         self.sync()
         if self.state.current != before:
             self.frameChanged.emit(self.state.current)
+        if self.state.playing != was_playing:
+            self.playingChanged.emit(self.state.playing)
 
     def _speed_changed(self, value: int) -> None:
         self.state.speed = int(value)
