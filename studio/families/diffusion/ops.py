@@ -4,12 +4,13 @@ Times shown to the user follow the DDPM paper: t = 0 is the clean image and
 x_t for t = 1..T has been noised t times, so x_t uses the model timestep
 tau = t - 1 (the index diffusers and the UNet use). ``alpha_bar(0) = 1``.
 
-Sampling is a generator that records every denoising step (x_t, predicted
-x0, predicted noise and the noise added, each quantized to uint8 images) and
-yields them in batches at most ``FRAME_INTERVAL_S`` apart: a 1000-step run
-then costs the GUI ~60 deliveries a second, not one per step, and the panel
-lays out a picture only for the step it shows. A cancel stops the loop at the
-next delivery.
+Sampling is a generator that hands on every denoising step's arrays as the
+sampler made them (x_t, predicted x0, predicted noise and the noise added:
+no copies, no pictures on the render thread) in batches at most
+``FRAME_INTERVAL_S`` apart, so a 1000-step run costs the GUI a few dozen
+deliveries a second, not one per step. The panel turns a whole batch into
+uint8 in one go (``step_images``) and lays out a picture only for the step
+it shows. A cancel stops the loop at the next delivery.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from studio.core.schedules import (
 VIEWS = ("x_t", "x0", "eps", "noise")
 VIEW_TITLES = {"x_t": "x_t", "x0": "predicted x0", "eps": "predicted noise", "noise": "noise added"}
 MAX_BATCH = 16
-FRAME_INTERVAL_S = 1.0 / 60.0  # the most often a running sample delivers its new steps
+FRAME_INTERVAL_S = 1.0 / 30.0  # the most often a running sample delivers its new steps (video rate)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def quantize(unit: np.ndarray) -> np.ndarray:
 
 
 def step_images(x_t: np.ndarray, x0: np.ndarray, eps: np.ndarray, added: np.ndarray) -> dict[str, np.ndarray]:
-    """One step's four views as uint8 (N, C, H, W): cheap enough to record every step."""
+    """The four views as uint8, shaped as given: (N, C, H, W) for a step, (steps, N, C, H, W) for a batch."""
     return {"x_t": quantize(to_unit(x_t)), "x0": quantize(to_unit(x0)),
             "eps": quantize(noise_to_unit(eps)), "noise": quantize(noise_to_unit(added))}
 
@@ -160,11 +161,12 @@ def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
     last = None
     pending: list[dict] = []
     delivered = 0.0  # the first step goes out at once: the user sees the run start
+    visited = [int(t) for t in sampler.timesteps]
+    t_prev = dict(zip(visited, visited[1:] + [-1]))
     for rec in sample_loop(eps, sampler, shape, req.seed, x_start=x_start):
         last = rec
-        pending.append({"k": rec["k"], "n": rec["n"], "t": rec["t"] + 1,
-                        "t_prev": sampler.previous_timestep(rec["t"]) + 1,
-                        "images": step_images(rec["x_t"], rec["x0"], rec["eps"], rec["added"])})
+        pending.append({"k": rec["k"], "n": rec["n"], "t": rec["t"] + 1, "t_prev": t_prev[rec["t"]] + 1,
+                        "x_t": rec["x_t"], "x0": rec["x0"], "eps": rec["eps"], "added": rec["added"]})
         now = time.perf_counter()
         if now - delivered >= req.frame_interval_s and rec["k"] < rec["n"] - 1:  # the last goes with the result
             delivered = now
