@@ -132,6 +132,25 @@ def test_scrub_step_play_and_pause(qtbot, panel):
     np.testing.assert_array_equal(shown(panel, "x0"), recorded(panel, stopped, "x0"))
 
 
+def test_settings_widgets_write_the_state_and_the_request(qtbot, panel):
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
+    panel.variance.setCurrentIndex(panel.variance.findData("fixed_large"))
+    panel.seed.setValue(7)
+    panel.batch.setValue(3)
+    panel.steps.setValue(40)
+    s = panel.state
+    assert (s.sampler, s.variance, s.seed, s.batch, s.steps) == ("ddpm", "fixed_large", 7, 3, 40)
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddim"))
+    assert s.steps == 40 and panel.eta.isEnabled() and not panel.variance.isEnabled()  # 40 is not a default
+    panel.eta.setValue(0.5)
+    req = panel.request()
+    assert (req.sampler, req.steps, req.eta, req.seed, req.batch) == ("ddim", 40, 0.5, 7, 3)
+    click(qtbot, panel.sample_button)
+    assert s.recorded_with == s.settings() and not panel.sample_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
+    assert s.count() == 41 and panel.sample_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
 def test_first_image_is_the_finished_sample(qtbot, tiny):
     # --screenshot saves the window at the panel's first image: that must be the finished sample.
     ctx = AppContext("onnx", "cpu")
@@ -205,11 +224,17 @@ def test_pictures_fill_their_boxes_at_a_whole_zoom_and_carry_titles(qtbot, panel
     assert view.native_size() == (59, 59) and view.width() == 59 * view.zoom()
 
 
+def equations_drawn(box) -> bool:
+    """The box shows exactly its content's equations (not only the ones drawn before)."""
+    return [label.toolTip() for label in box.equation_labels() if not label.isHidden()] == box.content()[1]
+
+
 def test_explain_pane_shows_the_current_steps_numbers(qtbot, panel):
     boxes = panel.explain_boxes
     panel.playback.scrubber.setValue(10)  # t = 781 -> 761
     text, equations = boxes["forward"].content()
     assert "At t = 781" in text and equations[1].startswith("x_{781} = ")
+    qtbot.waitUntil(lambda: equations_drawn(boxes["forward"]), timeout=5000)  # once the picture is painted
     assert all(not label.pixmap().isNull() for label in boxes["forward"].equation_labels()[:len(equations)])
     text, equations = boxes["update"].content()
     assert "DDIM then jumps to t′ = 761" in text and "σ_t = 0" in text
@@ -229,8 +254,7 @@ def test_explain_pane_shows_the_current_steps_numbers(qtbot, panel):
     assert panel.playback.index() == 50 and "No step is left" in text
     text, equations = boxes["forward"].content()
     assert "finished" in text and boxes["forward"].text.text().count("finished") == 1
-    labels = boxes["forward"].equation_labels()
-    assert [label.toolTip() for label in labels if label.isVisible()] == equations
+    assert equations_drawn(boxes["forward"])
     # DDPM: the posterior mean's coefficients and sigma_t.
     panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
     panel.steps.setValue(20)

@@ -2,7 +2,7 @@
 
 Everything runs on the shipped checkpoint through ONNX Runtime on the CPU
 with the app's thread budget (all cores but one), through the same handler
-the panel uses (so the time includes building every step's frame).
+the panel uses (so the time includes the handler's work on every step).
 Playback is measured by driving the real panel offscreen: frames painted
 per second while it plays a recorded trajectory as fast as its timer allows.
 ``*_in_app_ms`` is what a user waits in the real panel (offscreen): from the

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
@@ -69,6 +69,7 @@ class DiffusionPanel(Panel):
         self.landmarks: explain.ScheduleLandmarks | None = None
         self.input_image: np.ndarray | None = None  # (C, H, W) in [0, 1]
         self._first_after: int | None = None  # the x_t frame whose painting reports the first image
+        self._equations_after_paint = False
         self._build()
         self.open_initial_checkpoint(self.picker)
 
@@ -160,7 +161,7 @@ class DiffusionPanel(Panel):
         self.sample_button.clicked.connect(lambda: self.start_sampling())
         self.cancel_button.clicked.connect(self.cancel_sampling)
         self.playback.frameChanged.connect(self.show_frame)
-        self.playback.playingChanged.connect(lambda on: on or self.explain_throttle.flush())
+        self.playback.playingChanged.connect(lambda on: on or self._explain_now())
         self.views["x_t"].painted.connect(self._x_t_painted)
         self.rendered.connect(self._maybe_failed)
         self.forward_box.tChanged.connect(self._forward_t_changed)
@@ -326,15 +327,24 @@ class DiffusionPanel(Panel):
         if self.state.playing or running:
             self.explain_throttle.request()  # moving: follow at a readable rate
         else:
+            # Stopped here: the numbers now, new equations once the picture is on screen (they take ~50 ms).
             self.schedule_plot.marker_throttle.flush()
-            self.explain_throttle.flush()  # stopped here: explain this frame now
+            self._explain_now(equations=False)
+            self._equations_after_paint = True
 
     def _x_t_painted(self, frame: int) -> None:
+        if self._equations_after_paint:
+            self._equations_after_paint = False
+            QTimer.singleShot(0, self._explain_now)  # not inside this paint event; before a --screenshot grab
         if self._first_after is not None and frame >= self._first_after:
             self._first_after = None
             self.mark_first_image()  # only a finished sample counts (``--screenshot`` waits for it)
 
-    def _update_explain(self) -> None:
+    def _explain_now(self, equations: bool = True) -> None:
+        self.explain_throttle.cancel()
+        self._update_explain(drawn_only=not equations)
+
+    def _update_explain(self, drawn_only: bool | None = None) -> None:
         frame, settings = self.state.frame(), self.state.recorded_with
         if frame is None or settings is None or self.noise_schedule is None:
             return
@@ -342,7 +352,8 @@ class DiffusionPanel(Panel):
                                        frame.t, frame.t_prev)
         # A new equation costs ~10 ms of mathtext: while the model runs or playback moves, the text's
         # numbers follow and equations with new numbers wait until the picture stops.
-        drawn_only = self.state.playing or (self.state.recording and not frame.final)
+        if drawn_only is None:
+            drawn_only = self.state.playing or (self.state.recording and not frame.final)
         self.explain_boxes["forward"].set_content(*explain.forward_explanation(numbers), drawn_only)
         self.explain_boxes["update"].set_content(*explain.update_explanation(numbers), drawn_only)
         self.explain_boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks), drawn_only)

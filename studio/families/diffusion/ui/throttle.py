@@ -29,9 +29,13 @@ class Throttle(QObject):
             self._timer.start(int(wait_ms) + 1)
 
     def flush(self) -> None:
-        """Run now, whatever the interval (a frame the user stopped on must be explained at once)."""
+        """Run now, whatever the interval (a frame the user stopped on must be shown at once)."""
         self._timer.stop()
         self._run()
+
+    def cancel(self) -> None:
+        """Forget a pending run (the caller has just done it another way)."""
+        self._timer.stop()
 
     def pending(self) -> bool:
         return self._timer.isActive()
