@@ -19,10 +19,14 @@ from studio.ui.widgets.image_view import ImageView, to_qimage
 
 
 class ElidedLabel(QLabel):
-    """One line of text whose size never depends on the text: too long, it ends in '…' (full text in the tooltip)."""
+    """One line of text whose size never depends on the text: too long, it ends in '…' (full text in the tooltip).
+
+    The eliding happens when the text or the width changes, so Qt paints it like any label.
+    """
 
     def __init__(self, text: str = "", width_chars: int = 0, parent=None):
         super().__init__(parent)
+        self._full = ""
         self._width_chars = width_chars
         self.setSizePolicy(QSizePolicy.Policy.Ignored if not width_chars else QSizePolicy.Policy.Fixed,
                            QSizePolicy.Policy.Fixed)
@@ -31,9 +35,13 @@ class ElidedLabel(QLabel):
         self.setFixedHeight(QFontMetrics(self.font()).height() + 4)
         self.setText(text)
 
+    def text(self) -> str:
+        return self._full
+
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
-        super().setText(text)
-        self.setToolTip(text if text else "")
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         return QSize(self.width() if self._width_chars else 10, self.height())
@@ -41,12 +49,14 @@ class ElidedLabel(QLabel):
     def sizeHint(self) -> QSize:  # noqa: N802
         return self.minimumSizeHint()
 
-    def paintEvent(self, event) -> None:  # noqa: N802
-        p = QPainter(self)
-        metrics = QFontMetrics(self.font())
-        text = metrics.elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
-        p.setPen(self.palette().color(self.foregroundRole()))
-        p.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), text)
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        shown = QFontMetrics(self.font()).elidedText(self._full, Qt.TextElideMode.ElideRight, max(1, width))
+        super().setText(shown)
 
 
 class PixelView(ImageView):
