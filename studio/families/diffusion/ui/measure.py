@@ -47,10 +47,13 @@ def _close(app, ctx, panel) -> None:
     app.processEvents()
 
 
-def measure_sample_in_app(checkpoint: str, runs: dict[tuple[str, int], int]) -> dict[tuple[str, int], list[float]]:
+def measure_sample_in_app(checkpoint: str, runs: dict[tuple[str, int], int],
+                          before_each=None) -> dict[tuple[str, int], list[float]]:
     """Milliseconds from a click on Sample to the finished sample painted, per (sampler, steps).
 
     Runs the app's own event loop (no polling) so the time is what a user waits.
+    ``before_each(sampler, steps)`` runs before every sample: the benchmark
+    times the model alone there, so both figures see the same load on a shared machine.
     """
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
@@ -78,6 +81,8 @@ def measure_sample_in_app(checkpoint: str, runs: dict[tuple[str, int], int]) -> 
 
                 panel.rendered.connect(final_arrived)
                 view.painted.connect(painted)
+                if before_each is not None:
+                    before_each(sampler, steps)
                 QTimer.singleShot(120_000, loop.quit)
                 t0 = time.perf_counter()
                 QTest.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
