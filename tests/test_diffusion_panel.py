@@ -179,7 +179,7 @@ def test_a_long_run_reaches_the_gui_in_few_deliveries_and_paints(qtbot, panel):
     click(qtbot, panel.sample_button)
     qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
     assert panel.state.count() == 1001 and [f.k for f in panel.state.trajectory] == list(range(1001))
-    # Every step recorded, but delivered (and drawn) at most ~60 times a second, not 1000 times.
+    # Every step recorded, but delivered (and drawn) at most ~30 times a second, not 1000 times.
     assert len(deliveries) < 500 and len(paints) <= len(deliveries)
 
 

@@ -170,7 +170,7 @@ def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
         now = time.perf_counter()
         if now - delivered >= req.frame_interval_s and rec["k"] < rec["n"] - 1:  # the last goes with the result
             delivered = now
-            # No backend named: the panel's status line changes once per run, not ~60 times a second.
+            # No backend named: the panel's status line changes once per run, not ~30 times a second.
             yield Output(None, {"steps": pending}, final=False)
             pending = []
     assert last is not None

@@ -1,7 +1,7 @@
 """Step-by-step diffusion playback: DDPM/DDIM sampling, forward process, SDEdit, and why it looks so.
 
 Sampling runs on the background renderer, which records every step and
-delivers them in batches (at most ~60 a second); the panel keeps them in a
+delivers them in batches (at most ~30 a second); the panel keeps them in a
 Qt-free ``DiffusionState`` and lays out pictures only for the step it shows,
 so a 1000-step run costs the GUI little more than the model does. The math is
 in ``studio.families.diffusion.ops`` and ``studio.core.schedules``; what the
