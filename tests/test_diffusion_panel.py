@@ -18,7 +18,7 @@ from studio.ui.context import AppContext  # noqa: E402
 from studio.families.diffusion.ui.panel import DiffusionPanel  # noqa: E402
 from test_diffusion_engine import make_tiny_unet  # noqa: E402
 
-WAIT = 30000
+WAIT = 60000  # the first panel exports the tiny UNet to ONNX; a shared machine can be slow
 
 
 @pytest.fixture(scope="module")
@@ -51,64 +51,242 @@ def drop_file(widget, path):
                                               Qt.KeyboardModifier.NoModifier))
 
 
+def shown(panel, key="x_t"):
+    return panel.views[key].image()
+
+
+def recorded(panel, index, key="x_t"):
+    return ops.tile(panel.state.trajectory[index].images[key])
+
+
+def click(qtbot, button):
+    assert button.isEnabled(), button.toolTip()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
 def test_opens_samples_and_records_every_step(panel):
     # The default: DDIM, 50 steps, one sample; 50 step frames plus the finished sample.
-    assert len(panel.frames) == 51 and panel.playback.count() == 51
-    assert panel.playback.index() == 50
+    assert panel.state.count() == 51 and panel.playback.count() == 51
+    assert panel.playback.index() == 50 and panel.playback.scrubber.value() == 50
     assert panel.playback.label.text() == "done: 50 steps, t = 0"
-    np.testing.assert_array_equal(panel.views["x_t"].image(), panel.frames[-1]["x_t"])
-    assert [m["t"] for m in panel.meta[:3]] == [981, 961, 941]
+    np.testing.assert_array_equal(shown(panel), panel.last_result.payload.final)
+    assert [f.t for f in panel.state.trajectory[:3]] == [981, 961, 941]
+
+
+def test_play_after_a_finished_sample_replays_from_the_start(qtbot, panel):
+    panel.playback.set_speed(1000)
+    click(qtbot, panel.playback.play_button)
+    assert panel.playback.is_playing() and panel.playback.index() == 0
+    np.testing.assert_array_equal(shown(panel), recorded(panel, 0))
+    qtbot.waitUntil(lambda: not panel.playback.is_playing(), timeout=10000)
+    assert panel.playback.index() == 50 and panel.playback.label.text() == "done: 50 steps, t = 0"
+    click(qtbot, panel.playback.play_button)  # and again
+    assert panel.playback.is_playing() and panel.playback.index() == 0
+    click(qtbot, panel.playback.play_button)
+    assert not panel.playback.is_playing()
+
+
+def test_rewind_and_step_back_are_separate_controls(qtbot, panel):
+    panel.playback.scrubber.setValue(10)
+    click(qtbot, panel.playback.back_button)
+    assert panel.playback.index() == 9 and panel.playback.label.text() == "step 10 of 50, t = 801"
+    np.testing.assert_array_equal(shown(panel, "x0"), recorded(panel, 9, "x0"))
+    click(qtbot, panel.playback.rewind_button)
+    assert panel.playback.index() == 0 and panel.playback.label.text() == "step 1 of 50, t = 981"
+    np.testing.assert_array_equal(shown(panel), recorded(panel, 0))
+    assert not panel.playback.back_button.isEnabled() and not panel.playback.rewind_button.isEnabled()
+    # Rewinding while playing goes on playing from the start.
+    panel.playback.set_speed(5)
+    panel.playback.scrubber.setValue(30)
+    click(qtbot, panel.playback.play_button)
+    click(qtbot, panel.playback.rewind_button)
+    assert panel.playback.index() == 0 and panel.playback.is_playing()
+    qtbot.waitUntil(lambda: panel.playback.index() >= 1, timeout=5000)
+    # Keys: Home rewinds, Left steps back.
+    panel.playback.pause()
+    panel.playback.scrubber.setValue(20)
+    qtbot.keyClick(panel, Qt.Key.Key_Left)
+    assert panel.playback.index() == 19
+    qtbot.keyClick(panel, Qt.Key.Key_Home)
+    assert panel.playback.index() == 0
 
 
 def test_scrub_step_play_and_pause(qtbot, panel):
     panel.playback.scrubber.setValue(10)
     assert panel.playback.label.text() == "step 11 of 50, t = 781"
-    assert panel.schedule.t() == 781
-    qtbot.waitUntil(lambda: panel.schedule.marker.value() == 781, timeout=1000)
+    assert panel.schedule_plot.t() == 781
+    qtbot.waitUntil(lambda: panel.schedule_plot.marker.value() == 781, timeout=1000)
     for key in ops.VIEWS:
-        np.testing.assert_array_equal(panel.views[key].image(), panel.frames[10][key])
-    qtbot.mouseClick(panel.playback.forward_button, Qt.MouseButton.LeftButton)
+        np.testing.assert_array_equal(shown(panel, key), recorded(panel, 10, key))
+    click(qtbot, panel.playback.forward_button)
     assert panel.playback.index() == 11
-    qtbot.mouseClick(panel.playback.back_button, Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(panel.playback.back_button, Qt.MouseButton.LeftButton)
-    assert panel.playback.index() == 9
     panel.playback.set_speed(200)
-    qtbot.mouseClick(panel.playback.play_button, Qt.MouseButton.LeftButton)
+    click(qtbot, panel.playback.play_button)
     assert panel.playback.is_playing()
     qtbot.waitUntil(lambda: panel.playback.index() >= 20, timeout=5000)
-    qtbot.mouseClick(panel.playback.play_button, Qt.MouseButton.LeftButton)
+    click(qtbot, panel.playback.play_button)
     assert not panel.playback.is_playing()
     stopped = panel.playback.index()
     qtbot.wait(100)
     assert panel.playback.index() == stopped
-    np.testing.assert_array_equal(panel.views["x0"].image(), panel.frames[stopped]["x0"])
-    # Playing to the end stops there.
-    panel.playback.play()
-    qtbot.waitUntil(lambda: not panel.playback.is_playing(), timeout=5000)
-    assert panel.playback.index() == 50
+    np.testing.assert_array_equal(shown(panel, "x0"), recorded(panel, stopped, "x0"))
+
+
+def test_settings_widgets_write_the_state_and_the_request(qtbot, panel):
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
+    panel.variance.setCurrentIndex(panel.variance.findData("fixed_large"))
+    panel.seed.setValue(7)
+    panel.batch.setValue(3)
+    panel.steps.setValue(40)
+    s = panel.state
+    assert (s.sampler, s.variance, s.seed, s.batch, s.steps) == ("ddpm", "fixed_large", 7, 3, 40)
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddim"))
+    assert s.steps == 40 and panel.eta.isEnabled() and not panel.variance.isEnabled()  # 40 is not a default
+    panel.eta.setValue(0.5)
+    req = panel.request()
+    assert (req.sampler, req.steps, req.eta, req.seed, req.batch) == ("ddim", 40, 0.5, 7, 3)
+    click(qtbot, panel.sample_button)
+    assert s.recorded_with == s.settings() and not panel.sample_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
+    assert s.count() == 41 and panel.sample_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_first_image_is_the_finished_sample(qtbot, tiny):
+    # --screenshot saves the window at the panel's first image: that must be the finished sample.
+    ctx = AppContext("onnx", "cpu")
+    ctx.checkpoints["diffusion"] = tiny
+    p = DiffusionPanel(ctx)
+    qtbot.addWidget(p)
+    seen = []
+    p.rendered.connect(lambda r: seen.append((r.final, p.has_first_image())))
+    at_first = []
+    p.firstImage.connect(lambda: at_first.append((p.state.frame().label(), p.views["x_t"].image().copy())))
+    p.resize(1200, 800)
+    p.show()
+    qtbot.waitUntil(p.has_first_image, timeout=WAIT)
+    assert seen and not any(first for final, first in seen if not final)  # never during the run
+    assert len(at_first) == 1 and at_first[0][0] == "done: 50 steps, t = 0"
+    np.testing.assert_array_equal(at_first[0][1], p.last_result.payload.final)
+    ctx.bridge.shutdown()
+
+
+def test_a_long_run_reaches_the_gui_in_few_deliveries_and_paints(qtbot, panel):
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
+    assert panel.steps.value() == 1000
+    deliveries, paints = [], []
+    panel.rendered.connect(deliveries.append)
+    panel.views["x_t"].painted.connect(paints.append)
+    click(qtbot, panel.sample_button)
+    qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
+    assert panel.state.count() == 1001 and [f.k for f in panel.state.trajectory] == list(range(1001))
+    # Every step recorded, but delivered (and drawn) at most ~30 times a second, not 1000 times.
+    assert len(deliveries) < 500 and len(paints) <= len(deliveries)
+
+
+def test_labels_do_not_move_the_pictures(qtbot, panel):
+    def geometry():
+        cells = [panel.cells[k] for k in ops.VIEWS] + [panel.forward_box.source_cell, panel.schedule_plot]
+        return [(w.mapTo(panel, w.rect().topLeft()), w.size()) for w in cells] + \
+               [(v.mapTo(panel, v.rect().topLeft()), v.size()) for v in panel.views.values()]
+
+    qtbot.wait(50)
+    before = geometry()
+    long = "a much longer label than any step label, " * 4
+    for label in (panel.playback.label, panel.run_info, panel.info, panel.forward_box.info):
+        label.setText(long)
+        qtbot.wait(20)
+        assert geometry() == before, label
+        label.setText("x")
+        qtbot.wait(20)
+        assert geometry() == before, label
+    panel.playback.scrubber.setValue(3)  # "step 4 of 50, t = 921": another length, another explanation
+    qtbot.wait(50)
+    assert geometry() == before
+    assert panel.playback.label.toolTip() == "step 4 of 50, t = 921"
+
+
+def test_pictures_fill_their_boxes_at_a_whole_zoom_and_carry_titles(qtbot, panel):
+    views = list(panel.cells.values()) + [panel.forward_box.source_cell, panel.forward_box.noised_cell]
+    for cell in views:
+        view = cell.view
+        w, h = view.native_size()
+        zoom = view.zoom()
+        assert zoom >= 3 and view.size().width() == w * zoom and view.size().height() == h * zoom
+        rect = view.image_rect()
+        assert (rect.x(), rect.y(), rect.width(), rect.height()) == (0, 0, w * zoom, h * zoom)  # no letterbox
+        assert cell.title.text() and cell.title.geometry().bottom() < view.geometry().top()
+    assert panel.schedule_plot.plotItem.titleLabel.text
+    # Four samples: a 2x2 grid (59 px) gets its own whole zoom.
+    panel.batch.setValue(4)
+    click(qtbot, panel.sample_button)
+    qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
+    view = panel.views["x_t"]
+    assert view.native_size() == (59, 59) and view.width() == 59 * view.zoom()
+
+
+def equations_drawn(box) -> bool:
+    """The box shows exactly its content's equations (not only the ones drawn before)."""
+    return [label.toolTip() for label in box.equation_labels() if not label.isHidden()] == box.content()[1]
+
+
+def test_explain_pane_shows_the_current_steps_numbers(qtbot, panel):
+    boxes = panel.explain_boxes
+    panel.playback.scrubber.setValue(10)  # t = 781 -> 761
+    text, equations = boxes["forward"].content()
+    assert "At t = 781" in text and equations[1].startswith("x_{781} = ")
+    qtbot.waitUntil(lambda: equations_drawn(boxes["forward"]), timeout=5000)  # once the picture is painted
+    assert all(not label.pixmap().isNull() for label in boxes["forward"].equation_labels()[:len(equations)])
+    text, equations = boxes["update"].content()
+    assert "DDIM then jumps to t′ = 761" in text and "σ_t = 0" in text
+    assert "flat grey" in boxes["puzzles"].content()[0] and "SNR = 1" in boxes["puzzles"].content()[0]
+    # Folded: it keeps the newest numbers and draws them only when unfolded.
+    click(qtbot, boxes["forward"].header)
+    assert not boxes["forward"].is_expanded() and not boxes["forward"].body.isVisible()
+    panel.playback.scrubber.setValue(20)
+    assert "At t = 581" in boxes["forward"].content()[0] and "t = 781" in boxes["forward"].text.text()
+    click(qtbot, boxes["forward"].header)
+    assert "t = 581" in boxes["forward"].text.text()
+    # Playing: the numbers in the text follow, equations with new numbers wait until it stops.
+    panel.playback.set_speed(1000)
+    click(qtbot, panel.playback.play_button)
+    qtbot.waitUntil(lambda: not panel.playback.is_playing(), timeout=10000)
+    text, equations = boxes["update"].content()
+    assert panel.playback.index() == 50 and "No step is left" in text
+    text, equations = boxes["forward"].content()
+    assert "finished" in text and boxes["forward"].text.text().count("finished") == 1
+    assert equations_drawn(boxes["forward"])
+    # DDPM: the posterior mean's coefficients and sigma_t.
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
+    panel.steps.setValue(20)
+    click(qtbot, panel.sample_button)
+    qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
+    panel.playback.scrubber.setValue(5)  # t = 701 -> 651
+    text, equations = boxes["update"].content()
+    assert "DDPM steps to t′ = 651" in text and any(e.startswith("x_{651} = ") for e in equations)
+    assert "flat grey" not in boxes["puzzles"].content()[0]
 
 
 def test_same_seed_same_trajectory_and_new_settings(qtbot, panel):
-    first = [f["x_t"].copy() for f in panel.frames]
+    first = [recorded(panel, i) for i in range(panel.state.count())]
     panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
     assert panel.steps.value() == 1000 and not panel.eta.isEnabled()
     panel.steps.setValue(20)
     panel.batch.setValue(4)
     qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
-    assert len(panel.frames) == 21 and panel.frames[0]["x0"].shape == (59, 59)  # 2x2 grid
-    ddpm = [f["x_t"].copy() for f in panel.frames]
+    assert panel.state.count() == 21 and recorded(panel, 0, "x0").shape == (59, 59)  # 2x2 grid
+    ddpm = [recorded(panel, i) for i in range(panel.state.count())]
     qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
-    for a, b in zip(ddpm, panel.frames):
-        np.testing.assert_array_equal(a, b["x_t"])
+    for i, a in enumerate(ddpm):
+        np.testing.assert_array_equal(a, recorded(panel, i))
     panel.sampler.setCurrentIndex(panel.sampler.findData("ddim"))
     panel.steps.setValue(50)
     panel.batch.setValue(1)
     qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
-    for a, b in zip(first, panel.frames):
-        np.testing.assert_array_equal(a, b["x_t"])
+    for i, a in enumerate(first):
+        np.testing.assert_array_equal(a, recorded(panel, i))
 
 
 def test_cancel_stops_at_a_step_boundary(qtbot, panel):
@@ -116,13 +294,13 @@ def test_cancel_stops_at_a_step_boundary(qtbot, panel):
     panel.steps.setValue(1000)
     qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
     assert panel.running and panel.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: len(panel.frames) >= 5, timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.state.count() >= 5, timeout=WAIT)
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     assert not panel.running and panel.sample_button.isEnabled()
     qtbot.waitUntil(panel.bridge.renderer.idle, timeout=WAIT)
     qtbot.wait(50)
-    n = len(panel.frames)
-    assert 5 <= n < 1000 and panel.playback.count() == n
+    n = panel.state.count()
+    assert 5 <= n < 1000 and panel.playback.count() == n and not panel.state.finished()
     assert panel.run_info.text() == f"cancelled after {n} steps"
 
 
@@ -142,12 +320,12 @@ def test_drop_image_forward_process_and_denoise(qtbot, panel, tmp_path):
     qtbot.waitUntil(lambda: panel.forward_box.info.text().startswith("t = 500"), timeout=WAIT)
     noised = panel.forward_box.noised.image()
     assert np.abs(noised.astype(float) - digit).mean() > 20
-    assert panel.schedule.t() == 500
-    qtbot.waitUntil(lambda: panel.schedule.marker.value() == 500, timeout=1000)
+    assert panel.schedule_plot.t() == 500
+    qtbot.waitUntil(lambda: panel.schedule_plot.marker.value() == 500, timeout=1000)
     qtbot.mouseClick(panel.forward_box.denoise, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
-    assert panel.meta[0]["t"] == 500 and len(panel.frames) == 25 + 1
-    np.testing.assert_array_equal(panel.frames[0]["x_t"][1:29, 1:29], noised)
+    assert panel.state.trajectory[0].t == 500 and panel.state.count() == 25 + 1
+    np.testing.assert_array_equal(recorded(panel, 0)[1:29, 1:29], noised)
 
 
 def test_bad_drop_shows_an_error(panel, tmp_path):

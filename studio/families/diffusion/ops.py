@@ -4,10 +4,13 @@ Times shown to the user follow the DDPM paper: t = 0 is the clean image and
 x_t for t = 1..T has been noised t times, so x_t uses the model timestep
 tau = t - 1 (the index diffusers and the UNet use). ``alpha_bar(0) = 1``.
 
-Sampling is a generator: every denoising step yields a partial ``Output``
-holding that step's frame (x_t, predicted x0, predicted noise and the noise
-added, as uint8 grids), so the panel records the trajectory while it runs and
-a cancel stops the loop at the next step boundary.
+Sampling is a generator that hands on every denoising step's arrays as the
+sampler made them (x_t, predicted x0, predicted noise and the noise added:
+no copies, no pictures on the render thread) in batches at most
+``FRAME_INTERVAL_S`` apart, so a 1000-step run costs the GUI a few dozen
+deliveries a second, not one per step. The panel turns a whole batch into
+uint8 in one go (``step_images``) and lays out a picture only for the step
+it shows. A cancel stops the loop at the next delivery.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from studio.core.schedules import (
 VIEWS = ("x_t", "x0", "eps", "noise")
 VIEW_TITLES = {"x_t": "x_t", "x0": "predicted x0", "eps": "predicted noise", "noise": "noise added"}
 MAX_BATCH = 16
+FRAME_INTERVAL_S = 1.0 / 30.0  # the most often a running sample delivers its new steps (video rate)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class DiffusionSample:
     variance: str = "fixed_small"  # DDPM: fixed_small or fixed_large
     image: np.ndarray | None = field(default=None, compare=False, repr=False)  # (C, H, W) in [0, 1]
     t_start: int | None = None  # paper t (1..T) for SDEdit
+    frame_interval_s: float = FRAME_INTERVAL_S  # 0: deliver every step on its own
 
 
 @dataclass(frozen=True)
@@ -62,21 +67,33 @@ class DiffusionForward:
 
 # ---- what the handlers return (RenderResult.payload) ---------------------------------
 @dataclass(frozen=True)
-class DiffusionFrame:
-    """One denoising step: x_t, predicted x0, predicted noise and the noise added, as uint8 grids."""
+class StepRecord:
+    """One denoising step's arrays as the sampler made them (model space), and where it sits."""
 
-    grids: dict[str, np.ndarray]  # by view name (VIEWS)
     k: int  # step index, 0-based
     n: int  # steps in the trajectory
     t: int  # paper time of x_t
     t_prev: int  # paper time the step lands on
+    x_t: np.ndarray  # (B, C, H, W)
+    x0: np.ndarray  # predicted x0
+    eps: np.ndarray  # predicted noise
+    added: np.ndarray  # the noise the step added (zero for DDIM with eta 0)
+
+
+@dataclass(frozen=True)
+class DiffusionSteps:
+    """Steps recorded since the last delivery (a running sample hands them on in batches)."""
+
+    steps: tuple[StepRecord, ...]
 
 
 @dataclass(frozen=True)
 class DiffusionDone:
-    """The finished sample."""
+    """The finished sample, with the steps not yet delivered."""
 
+    steps: tuple[StepRecord, ...]
     final: np.ndarray  # uint8 grid
+    final_images: np.ndarray  # uint8 (B, C, H, W)
     samples: np.ndarray  # (B, C, H, W) in [0, 1]
     n: int
     total_ms: float
@@ -115,14 +132,28 @@ def noise_to_unit(n: np.ndarray) -> np.ndarray:
     return np.clip(n * 0.25 + 0.5, 0.0, 1.0)
 
 
-def frame_grids(x_t: np.ndarray, x0: np.ndarray, eps: np.ndarray, added: np.ndarray) -> dict[str, np.ndarray]:
-    cols = _cols(x_t.shape[0])
-    return {
-        "x_t": image_grid(to_unit(x_t), cols=cols),
-        "x0": image_grid(to_unit(x0), cols=cols),
-        "eps": image_grid(noise_to_unit(eps), cols=cols),
-        "noise": image_grid(noise_to_unit(added), cols=cols),
-    }
+def quantize(unit: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8, rounded exactly as ``image_grid`` rounds."""
+    return (np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def step_images(x_t: np.ndarray, x0: np.ndarray, eps: np.ndarray, added: np.ndarray) -> dict[str, np.ndarray]:
+    """The four views as uint8, shaped as given: (N, C, H, W) for a step, (steps, N, C, H, W) for a batch."""
+    return {"x_t": quantize(to_unit(x_t)), "x0": quantize(to_unit(x0)),
+            "eps": quantize(noise_to_unit(eps)), "noise": quantize(noise_to_unit(added))}
+
+
+def tile(images: np.ndarray, cols: int | None = None, pad: int = 1) -> np.ndarray:
+    """uint8 (N, C, H, W) -> one uint8 grid image (H', W') or (H', W', 3), as ``image_grid`` lays it out."""
+    n, c, h, w = images.shape
+    cols = cols or _cols(n)
+    rows = -(-n // cols)
+    grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + k * (w + pad)
+        grid[y: y + h, x: x + w] = images[i].transpose(1, 2, 0)
+    return grid[:, :, 0] if c == 1 else grid
 
 
 def _cols(n: int) -> int:
@@ -134,7 +165,7 @@ def _eps_fn(pool: RuntimePool, target: Target):
     # One backend for the whole trajectory, even if an ONNX export finishes midway:
     # every step of a seed runs the same arithmetic, so the seed replays exactly.
     runner = runtime.backend("eps", target.backend, target.device, wait=False)
-    info = {"model_ms": 0.0}
+    info = {"runner": runner, "model_ms": 0.0}
 
     def eps(x: np.ndarray, t: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
@@ -142,7 +173,7 @@ def _eps_fn(pool: RuntimePool, target: Target):
         info["model_ms"] += (time.perf_counter() - t0) * 1000.0
         return out["eps"]
 
-    return runtime, runner, eps, info
+    return runtime, eps, info
 
 
 def model_image(image: np.ndarray, config: dict) -> np.ndarray:
@@ -156,7 +187,7 @@ def model_image(image: np.ndarray, config: dict) -> np.ndarray:
 def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
     if not 1 <= req.batch <= MAX_BATCH:
         raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {req.batch}")
-    runtime, runner, eps, info = _eps_fn(pool, req.target)
+    runtime, eps, info = _eps_fn(pool, req.target)
     cfg = runtime.config
     sched = schedule_for(cfg)
     T = sched.num_train_timesteps
@@ -174,15 +205,26 @@ def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
         sampler.set_timesteps(steps)
     t_begin = time.perf_counter()
     last = None
+    pending: list[StepRecord] = []
+    delivered = 0.0  # the first step goes out at once: the user sees the run start
+    visited = [int(t) for t in sampler.timesteps]
+    t_prev = dict(zip(visited, visited[1:] + [-1]))
     for rec in sample_loop(eps, sampler, shape, req.seed, x_start=x_start):
-        grids = frame_grids(rec["x_t"], rec["x0"], rec["eps"], rec["added"])
         last = rec
-        frame = DiffusionFrame(grids, rec["k"], rec["n"], rec["t"] + 1, sampler.previous_timestep(rec["t"]) + 1)
-        yield Output.ran(runner, grids["x0"], frame, final=False)
+        pending.append(StepRecord(rec["k"], rec["n"], rec["t"] + 1, t_prev[rec["t"]] + 1,
+                                  rec["x_t"], rec["x0"], rec["eps"], rec["added"]))
+        now = time.perf_counter()
+        if now - delivered >= req.frame_interval_s and rec["k"] < rec["n"] - 1:  # the last goes with the result
+            delivered = now
+            # No backend named: the panel's status line changes once per run, not ~30 times a second.
+            yield Output(None, DiffusionSteps(tuple(pending)), final=False)
+            pending = []
     assert last is not None
-    final = image_grid(to_unit(last["prev"]), cols=_cols(shape[0]))
+    samples = to_unit(last["prev"])
+    final = image_grid(samples, cols=_cols(shape[0]))
+    runner = info["runner"]
     total_ms = (time.perf_counter() - t_begin) * 1000.0
-    done = DiffusionDone(final, to_unit(last["prev"]), last["n"], total_ms, info["model_ms"])
+    done = DiffusionDone(tuple(pending), final, quantize(samples), samples, last["n"], total_ms, info["model_ms"])
     yield Output.ran(runner, final, done, total_ms)
 
 

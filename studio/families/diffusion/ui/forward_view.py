@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSlider, QSpinBox
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QPushButton, QSlider, QSpinBox
 
-from studio.ui.widgets.image_view import ImageView
+from studio.families.diffusion.ui.views import ElidedLabel, TitledView
 
 
 class ForwardBox(QGroupBox):
@@ -13,12 +13,14 @@ class ForwardBox(QGroupBox):
     denoiseRequested = Signal(int)
 
     def __init__(self, parent=None):
-        super().__init__("Forward process: drop an image on the panel", parent)
-        self.source = ImageView(min_size=110)
+        super().__init__("Forward process: drop a digit image on the panel", parent)
+        self.source_cell = TitledView("x<sub>0</sub>: your image", native=(28, 28), min_zoom=3)
+        self.source = self.source_cell.view
         self.source.set_placeholder("drop an image")
         self.source.setToolTip("The dropped image x_0 (as the model sees it)")
-        self.noised = ImageView(min_size=110)
-        self.noised.set_placeholder("q(x_t | x_0)")
+        self.noised_cell = TitledView("x<sub>t</sub> ~ q(x<sub>t</sub> | x<sub>0</sub>)", native=(28, 28), min_zoom=3)
+        self.noised = self.noised_cell.view
+        self.noised.set_placeholder("q(xₜ | x₀)")
         self.noised.setToolTip("A sample of q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 1000)
@@ -26,19 +28,18 @@ class ForwardBox(QGroupBox):
         self.spin = QSpinBox()
         self.spin.setRange(0, 1000)
         self.spin.setPrefix("t = ")
-        self.info = QLabel("")
+        self.info = ElidedLabel("")
         self.denoise = QPushButton("Denoise from t")
         self.denoise.setToolTip("SDEdit: start the sampler at this noised image and denoise it back to t = 0")
         self.denoise.setEnabled(False)
         grid = QGridLayout(self)
-        grid.addWidget(QLabel("x_0"), 0, 0)
-        grid.addWidget(QLabel("x_t"), 0, 1)
-        grid.addWidget(self.source, 1, 0)
-        grid.addWidget(self.noised, 1, 1)
-        grid.addWidget(self.slider, 2, 0, 1, 2)
-        grid.addWidget(self.spin, 3, 0)
-        grid.addWidget(self.denoise, 3, 1)
-        grid.addWidget(self.info, 4, 0, 1, 2)
+        grid.addWidget(self.source_cell, 0, 0)
+        grid.addWidget(self.noised_cell, 0, 1)
+        grid.addWidget(self.slider, 1, 0, 1, 2)
+        grid.addWidget(self.spin, 2, 0)
+        grid.addWidget(self.denoise, 2, 1)
+        grid.addWidget(self.info, 3, 0, 1, 2)
+        grid.setRowStretch(0, 1)
         self.slider.valueChanged.connect(self._slider_moved)
         self.spin.valueChanged.connect(self._spin_changed)
         self.denoise.clicked.connect(lambda: self.denoiseRequested.emit(self.t()))

@@ -1,9 +1,11 @@
-"""Step-by-step diffusion playback: DDPM/DDIM sampling, forward process and SDEdit.
+"""Step-by-step diffusion playback: DDPM/DDIM sampling, forward process, SDEdit, and why it looks so.
 
-Sampling runs on the background renderer and streams one frame per step;
-the panel records every frame so the trajectory can be played, paused,
-stepped and scrubbed while (and after) it runs. The math is in
-``studio.families.diffusion.ops`` and ``studio.core.schedules``.
+Sampling runs on the background renderer, which records every step and
+delivers them in batches (at most ~30 a second); the panel keeps them in a
+Qt-free ``DiffusionState`` and lays out pictures only for the step it shows,
+so a 1000-step run costs the GUI little more than the model does. The math is
+in ``studio.families.diffusion.ops`` and ``studio.core.schedules``; what the
+Explain pane says is in ``explain_content``.
 """
 
 from __future__ import annotations
@@ -11,26 +13,47 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-    QSpinBox, QVBoxLayout,
+    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+    QWidget,
 )
 
-from studio.data.images import ImageLoadError, load_image, save_png, to_digit_input
-from studio.families.diffusion import ops
-from studio.engine.renderer import RenderResult
 from studio.core.checkpoint import CheckpointError
-from studio.ui.panel import RenderPanel
+from studio.data.images import ImageLoadError, load_image, save_png, to_digit_input
+from studio.engine.renderer import RenderResult
+from studio.families.diffusion import ops
+from studio.families.diffusion.state import DiffusionState, StepFrame, finished_frame
+from studio.families.diffusion.ui import explain_content as explain
+from studio.families.diffusion.ui.explain_box import ExplainBox
 from studio.families.diffusion.ui.forward_view import ForwardBox
 from studio.families.diffusion.ui.playback import PlaybackControls
-from studio.families.diffusion.ui.schedule_plot import SchedulePlot
+from studio.families.diffusion.ui.settings_row import SettingsRow
+from studio.families.diffusion.ui.schedule_plot import MIN_INTERVAL_MS as MARKER_INTERVAL_MS, SchedulePlot
+from studio.families.diffusion.ui.throttle import Throttle
+from studio.families.diffusion.ui.views import ElidedLabel, TitledView
+from studio.ui.panel import Panel
 from studio.ui.widgets.checkpoint_picker import CheckpointPicker
-from studio.ui.widgets.image_view import ImageView
+
+# Rich text: subscripts drawn as such. "predicted" stands for the hat (a combining hat draws badly in labels).
+VIEW_TITLES = {"x_t": "x<sub>t</sub>: the noisy sample", "x0": "predicted x<sub>0</sub>: the model's guess",
+               "eps": "predicted noise ε", "noise": "noise added σ<sub>t</sub>·z"}
+EXPLAIN_INTERVAL_MS = 250  # the Explain pane's numbers follow playback at most 4 times a second
+RUNNING_MARKER_INTERVAL_MS = 200
+RUNNING_EXPLAIN_INTERVAL_MS = 1000
 
 
-class DiffusionPanel(RenderPanel):
+def recorded_frames(steps: tuple[ops.StepRecord, ...]) -> list[StepFrame]:
+    """A delivery's steps as frames: the whole batch quantized to uint8 in one numpy pass per view."""
+    if not steps:
+        return []
+    images = ops.step_images(*(np.stack([getattr(step, key) for step in steps]) for key in ("x_t", "x0", "eps", "added")))
+    return [StepFrame(step.k, step.n, step.t, step.t_prev, {key: images[key][i] for key in images})
+            for i, step in enumerate(steps)]
+
+
+class DiffusionPanel(Panel):
     name = "diffusion"
     title = "Diffusion playback"
     families = ("diffusion",)
@@ -39,78 +62,50 @@ class DiffusionPanel(RenderPanel):
     def __init__(self, context, parent=None):
         super().__init__(context, parent)
         ops.register(self.bridge, self.bridge.pool)
+        self.state = DiffusionState()
         self.checkpoint: str | None = None
         self.config: dict = {}
-        self.frames: list[dict[str, np.ndarray]] = []  # view -> uint8 grid, one per recorded step
-        self.meta: list[dict] = []  # k, n, t of each frame
-        self.running = False
+        self.noise_schedule = None
+        self.landmarks: explain.ScheduleLandmarks | None = None
         self.input_image: np.ndarray | None = None  # (C, H, W) in [0, 1]
+        self._first_after: int | None = None  # the x_t frame whose painting reports the first image
+        self._equations_after_paint = False
         self._build()
         self.open_initial_checkpoint(self.picker)
 
+    @property
+    def running(self) -> bool:
+        return self.state.recording
+
     # --- layout --------------------------------------------------------------------
     def _build(self) -> None:
+        s = self.state
         self.picker = CheckpointPicker("diffusion")
         self.picker.chosen.connect(self.open_checkpoint)
-        self.sampler = QComboBox()
-        self.sampler.addItem("DDIM", "ddim")
-        self.sampler.addItem("DDPM", "ddpm")
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 1000)
-        self.steps.setValue(50)
-        self.steps.setToolTip("Number of denoising steps (timesteps spaced evenly over 0..T-1)")
-        self.eta = QDoubleSpinBox()
-        self.eta.setRange(0.0, 1.0)
-        self.eta.setSingleStep(0.1)
-        self.eta.setToolTip("DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
-        self.variance = QComboBox()
-        self.variance.addItem("fixed small", "fixed_small")
-        self.variance.addItem("fixed large", "fixed_large")
-        self.variance.setToolTip("DDPM step variance: posterior beta tilde (small) or beta_t (large)")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2 ** 31 - 1)
-        self.seed.setToolTip("All randomness (x_T and each step's noise) comes from this seed")
-        self.batch = QSpinBox()
-        self.batch.setRange(1, ops.MAX_BATCH)
-        self.batch.setValue(1)
-        self.sample_button = QPushButton("Sample")
-        self.sample_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.random_seed = QPushButton("New seed")
-        top = QHBoxLayout()
-        for label, w in (("Checkpoint", self.picker), ("Sampler", self.sampler), ("Steps", self.steps),
-                         ("eta", self.eta), ("Variance", self.variance), ("Seed", self.seed),
-                         (None, self.random_seed), ("Batch", self.batch)):
-            if label:
-                top.addWidget(QLabel(label))
-            top.addWidget(w)
-        top.addWidget(self.sample_button)
-        top.addWidget(self.cancel_button)
-        top.addStretch(1)
+        self.picker.setMinimumWidth(150)  # the settings row must fit the default 1180-pixel window
+        self.settings = SettingsRow(s, leading=(("Model", self.picker),))
+        for name in ("sampler", "steps", "eta", "variance", "seed", "batch", "sample_button", "cancel_button"):
+            setattr(self, name, getattr(self.settings, name))  # the widgets tests and the benchmark drive
 
-        self.views: dict[str, ImageView] = {}
+        self.cells = {key: TitledView(VIEW_TITLES[key]) for key in ops.VIEWS}
+        self.views = {key: cell.view for key, cell in self.cells.items()}
         grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
         for i, key in enumerate(ops.VIEWS):
-            title = QLabel(ops.VIEW_TITLES[key])
-            title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            view = ImageView(min_size=200)
-            view.set_placeholder("press Sample")
-            self.views[key] = view
-            grid.addWidget(title, 0, i)
-            grid.addWidget(view, 1, i)
+            self.views[key].set_placeholder("press Sample")
+            grid.addWidget(self.cells[key], 0, i)
+        self.views["x_t"].setToolTip("The sample being denoised: pure noise at t = T, the picture at t = 0")
         self.views["x0"].setToolTip("The model's current guess of the clean image (the preview)")
         self.views["eps"].setToolTip("The predicted noise epsilon, shown at ±2 sd around grey")
         self.views["noise"].setToolTip("The random noise sigma_t z added at this step (±2 sd around grey)")
 
-        self.playback = PlaybackControls()
-        self.schedule = SchedulePlot()
-        self.forward_box = ForwardBox()
+        self.playback = PlaybackControls(s)
         self.export_view = QComboBox()
         for key in ops.VIEWS:
             self.export_view.addItem(ops.VIEW_TITLES[key], key)
         self.export_view.setCurrentIndex(ops.VIEWS.index("x0"))
-        self.run_info = QLabel("")
+        self.run_info = ElidedLabel("", width_chars=40)
+        self.info = ElidedLabel("")
         self.gif_button = QPushButton("Export GIF…")
         self.strip_button = QPushButton("Export PNG strip…")
         export = QHBoxLayout()
@@ -118,54 +113,65 @@ class DiffusionPanel(RenderPanel):
         export.addWidget(self.export_view)
         export.addWidget(self.gif_button)
         export.addWidget(self.strip_button)
-        export.addWidget(self.run_info, 1)
-        self.info = QLabel("")
-        self.info.setWordWrap(True)
-        self.schedule.setMaximumHeight(260)
-        for view in (self.forward_box.source, self.forward_box.noised):
-            view.setMaximumSize(220, 220)
+        export.addWidget(self.run_info)
+        export.addWidget(self.info, 1)
 
-        bottom = QHBoxLayout()
-        left = QVBoxLayout()
-        left.addWidget(self.schedule, 1)
-        left.addLayout(export)
-        left.addWidget(self.info)
-        bottom.addLayout(left, 3)
-        bottom.addWidget(self.forward_box, 2)
+        upper = QWidget()
+        upper_layout = QVBoxLayout(upper)
+        upper_layout.setContentsMargins(0, 0, 0, 0)
+        upper_layout.addLayout(grid, 1)
+        upper_layout.addWidget(self.playback)
+        upper_layout.addLayout(export)
+
+        self.schedule_plot = SchedulePlot()
+        self.forward_box = ForwardBox()
+        self.explain_boxes = {
+            "forward": ExplainBox("What xₜ is made of at this t"),
+            "puzzles": ExplainBox("Looks broken? It is not"),
+            "update": ExplainBox("This step's update"),
+        }
+        explain_body = QWidget()
+        explain_layout = QVBoxLayout(explain_body)
+        explain_layout.setContentsMargins(4, 4, 4, 4)
+        for box in self.explain_boxes.values():
+            explain_layout.addWidget(box)
+        explain_layout.addStretch(1)
+        self.explain_scroll = QScrollArea()
+        self.explain_scroll.setWidgetResizable(True)
+        self.explain_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.explain_scroll.setWidget(explain_body)
+        self.explain_throttle = Throttle(self._update_explain, EXPLAIN_INTERVAL_MS, self)
+
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(self.schedule_plot)
+        lower.addWidget(self.explain_scroll)
+        lower.addWidget(self.forward_box)
+        lower.setSizes([330, 470, 330])
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(lower)
+        self.splitter.setSizes([360, 310])
+        self.splitter.setChildrenCollapsible(False)
 
         layout = QVBoxLayout(self.body)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
-        layout.addLayout(grid, 5)
-        layout.addWidget(self.playback)
-        layout.addLayout(bottom, 3)
+        layout.addWidget(self.settings)
+        layout.addWidget(self.splitter, 1)
 
-        self.sampler.currentIndexChanged.connect(self._sampler_changed)
-        self.sample_button.clicked.connect(self.start_sampling)
+        self.sample_button.clicked.connect(lambda: self.start_sampling())
         self.cancel_button.clicked.connect(self.cancel_sampling)
-        self.random_seed.clicked.connect(lambda: self.seed.setValue(int(np.random.default_rng().integers(2 ** 31 - 1))))
         self.playback.frameChanged.connect(self.show_frame)
+        self.playback.playingChanged.connect(lambda on: on or self._explain_now())
+        self.views["x_t"].painted.connect(self._x_t_painted)
         self.rendered.connect(self._maybe_failed)
         self.forward_box.tChanged.connect(self._forward_t_changed)
         self.forward_box.denoiseRequested.connect(self.denoise_from)
         self.gif_button.clicked.connect(self._gif_dialog)
         self.strip_button.clicked.connect(self._strip_dialog)
-        QShortcut(QKeySequence(Qt.Key.Key_Space), self, self._toggle_play)
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, self.playback.toggle)
         QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.playback.step(-1))
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.playback.step(1))
-        self._sampler_changed()
-
-    def _sampler_changed(self) -> None:
-        ddim = self.sampler.currentData() == "ddim"
-        self.eta.setEnabled(ddim)
-        self.variance.setEnabled(not ddim)
-        if not ddim and self.steps.value() == 50:
-            self.steps.setValue(1000)
-        elif ddim and self.steps.value() == 1000:
-            self.steps.setValue(50)
-
-    def _toggle_play(self) -> None:
-        self.playback.pause() if self.playback.is_playing() else self.playback.play()
+        QShortcut(QKeySequence(Qt.Key.Key_Home), self, self.playback.rewind)
 
     # --- checkpoint ----------------------------------------------------------------
     def open_checkpoint(self, path: str) -> None:
@@ -174,22 +180,28 @@ class DiffusionPanel(RenderPanel):
         except CheckpointError as exc:
             self.show_error(str(exc))
             return
-        self.checkpoint = str(Path(path))
-        self.config = dict(meta.get("config", {}))
+        config = dict(meta.get("config", {}))
         try:
-            curves = ops.schedule_curves(self.config)
+            curves = ops.schedule_curves(config)
         except ValueError as exc:
             self.show_error(f"{path}: {exc}")
             return
+        self.checkpoint, self.config = str(Path(path)), config
+        self.noise_schedule = ops.schedule_for(config)
+        self.landmarks = explain.ScheduleLandmarks.of(self.noise_schedule)
         T = int(curves["t"][-1])
         self.steps.setMaximum(T)
         self.forward_box.set_max_t(T)
-        self.schedule.set_curves(curves["t"], curves["alpha_bar"], curves["snr"])
+        size = int(config.get("image_size", 28))
+        for view in self.views.values():
+            view.set_native_size(size + 2, size + 2)  # one sample with the grid's 1-pixel border
+        for view in (self.forward_box.source, self.forward_box.noised):
+            view.set_native_size(size, size)
+        self.schedule_plot.set_curves(curves["t"], curves["alpha_bar"], curves["snr"])
         m = meta.get("metrics", {})
         quality = f", L_simple {m['l_simple']:.4f} ({m.get('eval_split', '')})" if "l_simple" in m else ""
-        self.info.setText(f"{self.config.get('image_size', '?')}px UNet, base {self.config.get('base', '?')}, "
-                          f"{self.config.get('schedule', 'linear')} schedule, T={T}, "
-                          f"step {meta.get('step', 0)}{quality}")
+        self.info.setText(f"{size}px UNet, base {config.get('base', '?')}, {config.get('schedule', 'linear')} "
+                          f"schedule, T={T}, trained {meta.get('step', 0)} steps{quality}")
         self.start_sampling()  # a new model: record a new trajectory
         if self.input_image is not None:
             self.render_forward()
@@ -200,28 +212,29 @@ class DiffusionPanel(RenderPanel):
     def refresh(self) -> None:
         if not self.checkpoint:
             return
-        if not self.frames and not self.running:
+        if not self.state.trajectory and not self.state.recording:
             self.start_sampling()
         if self.input_image is not None:
             self.render_forward()
 
     # --- sampling ------------------------------------------------------------------
     def request(self, image: np.ndarray | None = None, t_start: int | None = None) -> ops.DiffusionSample:
-        return ops.DiffusionSample(
-            self.target(), self.sampler.currentData(), self.steps.value(), float(self.eta.value()),
-            self.seed.value(), self.batch.value(), self.variance.currentData(), image, t_start)
+        s = self.state.settings()
+        return ops.DiffusionSample(self.target(), s.sampler, s.steps, s.eta, s.seed, s.batch, s.variance,
+                                   image, t_start)
 
     def start_sampling(self, request: ops.DiffusionSample | None = None) -> None:
         if not self.checkpoint:
             self.show_error("Open a diffusion checkpoint first.")
             return
-        self.frames.clear()
-        self.meta.clear()
-        self.playback.clear()
-        self.running = True
-        self.sample_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.submit("sample", request or self.request())
+        request = request or self.request()
+        self.state.begin_recording()
+        self.playback.sync()
+        self.playback.set_label("sampling…")
+        start = f" from t = {request.t_start}" if request.t_start else ""
+        self.run_info.setText(f"sampling: {request.sampler.upper()}{start}…")
+        self.settings.set_running(True)
+        self.submit("sample", request)
 
     def denoise_from(self, t: int) -> None:
         if self.input_image is None:
@@ -230,21 +243,19 @@ class DiffusionPanel(RenderPanel):
         self.start_sampling(self.request(self.input_image, int(t)))
 
     def cancel_sampling(self) -> None:
-        """Stop the running sample at the next step boundary; the recorded steps stay."""
+        """Stop the running sample at its next delivery; the recorded steps stay."""
         self.cancel("sample")
-        self._finished(f"cancelled after {len(self.frames)} steps")
+        self._finished(f"cancelled after {self.state.count()} steps")
 
     def _maybe_failed(self, result: RenderResult) -> None:
         if result.error and result.channel == f"{self.name}.sample":
-            self.running = False
-            self.sample_button.setEnabled(True)
-            self.cancel_button.setEnabled(False)
+            self._finished("sampling failed")
 
     def _finished(self, message: str) -> None:
-        self.running = False
-        self.sample_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.state.stop_recording()
+        self.settings.set_running(False)
         self.run_info.setText(message)
+        self.playback.sync()
 
     # --- forward process -------------------------------------------------------------
     def set_input_image(self, source) -> bool:
@@ -273,7 +284,7 @@ class DiffusionPanel(RenderPanel):
                                                     self.seed.value()))
 
     def _forward_t_changed(self, t: int) -> None:
-        self.schedule.set_t(t)
+        self.schedule_plot.set_t(t)
         self.render_forward()
 
     # --- results -------------------------------------------------------------------
@@ -281,46 +292,81 @@ class DiffusionPanel(RenderPanel):
         if view == "forward":
             noised: ops.ForwardNoised = result.payload
             self.forward_box.noised.set_image(result.image)
-            self.forward_box.info.setText(f"t = {noised.t}, alpha_bar = {noised.alpha_bar:.4g}")
+            self.forward_box.info.setText(f"t = {noised.t}, ᾱ = {noised.alpha_bar:.4g}")
             return
         if view != "sample":
             return
-        step = result.payload
-        if isinstance(step, ops.DiffusionFrame):
-            self.frames.append(step.grids)
-            self.meta.append({"k": step.k, "n": step.n, "t": step.t})
-            self.playback.set_count(len(self.frames))
-            if len(self.frames) == 1:
-                self.show_frame(0)
-        if isinstance(step, ops.DiffusionDone):
-            # The last frame: the finished sample at t = 0.
-            flat = np.full_like(step.final, 128)
-            self.frames.append({"x_t": step.final, "x0": step.final, "eps": flat, "noise": flat})
-            self.meta.append({"k": step.n, "n": step.n, "t": 0})
-            self.playback.set_count(len(self.frames))
-            self._finished(f"{step.n} steps in {step.total_ms:.0f} ms "
-                           f"(model {step.model_ms:.0f} ms) on {result.backend} {result.device}")
+        data: ops.DiffusionSteps | ops.DiffusionDone = result.payload
+        frames = recorded_frames(data.steps)
+        if result.final:
+            frames.append(finished_frame(data.n, data.final_images))
+        moved = self.state.record(frames)
+        self.playback.sync()
+        if moved:
+            self.show_frame(self.state.current)
+        if result.final:
+            self._finished(f"{data.n} steps in {data.total_ms:.0f} ms "
+                           f"(model {data.model_ms:.0f} ms) on {result.backend} {result.device}")
+            if self.state.frame().final:
+                self._first_after = self.views["x_t"].frame()  # report once this frame is on screen
+            else:
+                self.mark_first_image()  # the user is looking at another step; it is on screen already
 
     def show_frame(self, index: int) -> None:
-        if not 0 <= index < len(self.frames):
+        if not 0 <= index < self.state.count():
             return
-        frame, meta = self.frames[index], self.meta[index]
+        frame = self.state.trajectory[index]
         for key, view in self.views.items():
-            view.set_image(frame[key])
-        if meta["k"] >= meta["n"]:
-            self.playback.set_label(f"done: {meta['n']} steps, t = 0")
+            view.set_image(ops.tile(frame.images[key]))
+        self.playback.set_label(frame.label())
+        self.schedule_plot.set_t(frame.t)
+        running = self.state.recording and not frame.final
+        # While the model runs, the marker moves 5 times a second (each move repaints part of the plot)
+        # and the explanation once a second (laying out its text takes ~10 ms).
+        self.schedule_plot.marker_throttle.interval_ms = RUNNING_MARKER_INTERVAL_MS if running else MARKER_INTERVAL_MS
+        self.explain_throttle.interval_ms = RUNNING_EXPLAIN_INTERVAL_MS if running else EXPLAIN_INTERVAL_MS
+        if self.state.playing or running:
+            self.explain_throttle.request()  # moving: follow at a readable rate
         else:
-            self.playback.set_label(f"step {meta['k'] + 1} of {meta['n']}, t = {meta['t']}")
-        self.schedule.set_t(meta["t"])
-        self.mark_first_image()
+            # Stopped here: the numbers now, new equations once the picture is on screen (they take ~50 ms).
+            self.schedule_plot.marker_throttle.flush()
+            self._explain_now(equations=False)
+            self._equations_after_paint = True
+
+    def _x_t_painted(self, frame: int) -> None:
+        if self._equations_after_paint:
+            self._equations_after_paint = False
+            QTimer.singleShot(0, self._explain_now)  # not inside this paint event; before a --screenshot grab
+        if self._first_after is not None and frame >= self._first_after:
+            self._first_after = None
+            self.mark_first_image()  # only a finished sample counts (``--screenshot`` waits for it)
+
+    def _explain_now(self, equations: bool = True) -> None:
+        self.explain_throttle.cancel()
+        self._update_explain(drawn_only=not equations)
+
+    def _update_explain(self, drawn_only: bool | None = None) -> None:
+        frame, settings = self.state.frame(), self.state.recorded_with
+        if frame is None or settings is None or self.noise_schedule is None:
+            return
+        numbers = explain.step_numbers(self.noise_schedule, settings.sampler, settings.eta, settings.variance,
+                                       frame.t, frame.t_prev)
+        # A new equation costs ~10 ms of mathtext: while the model runs or playback moves, the text's
+        # numbers follow and equations with new numbers wait until the picture stops.
+        if drawn_only is None:
+            drawn_only = self.state.playing or (self.state.recording and not frame.final)
+        self.explain_boxes["forward"].set_content(*explain.forward_explanation(numbers), drawn_only)
+        self.explain_boxes["update"].set_content(*explain.update_explanation(numbers), drawn_only)
+        self.explain_boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks), drawn_only)
 
     def image_dropped(self, source: str | bytes) -> None:
         self.set_input_image(source)
 
     # --- export --------------------------------------------------------------------
     def trajectory(self, view: str | None = None) -> list[np.ndarray]:
+        """The recorded pictures of one view, laid out now (only exports need them all)."""
         key = view or self.export_view.currentData()
-        return [f[key] for f in self.frames]
+        return [ops.tile(f.images[key]) for f in self.state.trajectory]
 
     def export_gif(self, path: str, view: str | None = None) -> Path | None:
         try:
@@ -349,43 +395,3 @@ class DiffusionPanel(RenderPanel):
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG strip", "trajectory.png", "PNG images (*.png)")
         if path:
             self.export_strip(path)
-
-
-def measure_playback_fps(checkpoint: str, seconds: float = 2.0) -> float:
-    """Frames per second the real panel paints playing a recorded trajectory (benchmark; offscreen)."""
-    import os
-    import time
-
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
-    from studio.ui.context import AppContext
-
-    app = QApplication.instance() or QApplication([])
-    ctx = AppContext("onnx", "cpu")
-    ctx.checkpoints["diffusion"] = checkpoint
-    panel = DiffusionPanel(ctx)
-    panel.resize(1200, 800)
-    panel.show()
-    deadline = time.perf_counter() + 60
-    while (panel.running or not panel.frames) and time.perf_counter() < deadline:
-        app.processEvents()
-        time.sleep(0.001)
-    if panel.running:
-        raise RuntimeError("the panel's first sample did not finish within 60 s")
-    painted: list[float] = []
-    panel.views["x0"].painted.connect(lambda frame: painted.append(time.perf_counter()))
-    panel.playback.loop.setChecked(True)
-    panel.playback.set_index(0)
-    panel.playback.play()
-    panel.playback.set_interval_ms(0)  # as fast as the event loop paints
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        app.processEvents()
-    elapsed = time.perf_counter() - t0
-    panel.playback.pause()
-    ctx.bridge.shutdown()
-    panel.close()
-    panel.deleteLater()
-    app.processEvents()
-    return len(painted) / elapsed

@@ -1,0 +1,181 @@
+"""What the diffusion Explain pane says, with the current step's numbers (no Qt: plain functions).
+
+Each ``*_explanation`` returns ``(text, equations)``: a short paragraph (plain
+text, paragraphs separated by a blank line) and LaTeX equations for
+matplotlib mathtext, the first symbolic and the next ones with today's
+numbers put in. Times are the paper's: t = 0 is the clean image, x_t for
+t = 1..T uses the model timestep t - 1, and alpha_bar(0) = 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from studio.core.schedules import NoiseSchedule
+
+
+@dataclass(frozen=True)
+class StepNumbers:
+    """The schedule's numbers at one step from x_t to x_{t'}:  x_{t'} = c_x0 x0_hat + c_xt x_t + c_eps eps_hat + sigma z."""
+
+    sampler: str
+    eta: float
+    variance: str
+    t: int
+    t_prev: int
+    alpha_bar: float
+    alpha_bar_prev: float
+    beta: float  # 1 - alpha_bar / alpha_bar_prev: the noise this jump removes
+    c_x0: float
+    c_xt: float
+    c_eps: float
+    sigma: float
+
+    @property
+    def sqrt_ab(self) -> float:
+        return math.sqrt(self.alpha_bar)
+
+    @property
+    def sqrt_one_minus_ab(self) -> float:
+        return math.sqrt(max(0.0, 1.0 - self.alpha_bar))
+
+    @property
+    def snr(self) -> float:
+        return self.alpha_bar / max(1.0 - self.alpha_bar, 1e-12)
+
+
+def alpha_bar_at(schedule: NoiseSchedule, t: int) -> float:
+    """alpha_bar at paper time t (1 at t = 0)."""
+    return 1.0 if t <= 0 else float(schedule.alphas_cumprod[int(t) - 1])
+
+
+def step_numbers(schedule: NoiseSchedule, sampler: str, eta: float, variance: str, t: int, t_prev: int) -> StepNumbers:
+    """The coefficients ``studio.core.schedules`` uses for the step t -> t_prev (paper times).
+
+    t = 0 (the finished sample) has no step: x_0 is itself, with no noise.
+    """
+    if t <= 0:
+        return StepNumbers(sampler, eta, variance, 0, 0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+    ab, ab_prev = alpha_bar_at(schedule, t), alpha_bar_at(schedule, t_prev)
+    beta = 1.0 - ab / ab_prev
+    b, b_prev = 1.0 - ab, 1.0 - ab_prev
+    if sampler == "ddim":
+        sigma = eta * math.sqrt(max(0.0, b_prev / b * beta)) if b > 0 else 0.0
+        return StepNumbers(sampler, eta, variance, t, t_prev, ab, ab_prev, beta, math.sqrt(ab_prev), 0.0,
+                           math.sqrt(max(0.0, b_prev - sigma ** 2)), sigma)
+    var = beta if variance == "fixed_large" else max(b_prev / b * beta, 1e-20)
+    sigma = math.sqrt(var) if t > 1 else 0.0  # the step to t = 0 adds no noise
+    return StepNumbers(sampler, eta, variance, t, t_prev, ab, ab_prev, beta, math.sqrt(ab_prev) * beta / b,
+                       math.sqrt(1.0 - beta) * b_prev / b, 0.0, sigma)
+
+
+def snr_crossing(schedule: NoiseSchedule, level: float) -> int:
+    """The last paper time t where SNR(t) is still >= ``level`` (0 if none)."""
+    above = np.flatnonzero(schedule.snr() >= level)
+    return int(above[-1]) + 1 if above.size else 0
+
+
+@dataclass(frozen=True)
+class ScheduleLandmarks:
+    """Where the digit drowns: SNR = 1, 0.5 (about where a student stops seeing it) and 0.1."""
+
+    snr_one: int
+    snr_half: int
+    snr_tenth: int
+
+    @classmethod
+    def of(cls, schedule: NoiseSchedule) -> "ScheduleLandmarks":
+        return cls(snr_crossing(schedule, 1.0), snr_crossing(schedule, 0.5), snr_crossing(schedule, 0.1))
+
+
+def plain_number(x: float) -> str:
+    """A number short enough to read at a glance (plain text)."""
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    if abs(x) >= 0.01:
+        return f"{x:.3f}"
+    return f"{x:.2e}".replace("e-0", "e-")
+
+
+def math_number(x: float) -> str:
+    """The same number for mathtext: 1.87e-4 as 1.87 x 10^-4."""
+    text = plain_number(x)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return rf"{mantissa}{{\times}}10^{{{int(exponent)}}}"
+
+
+def forward_explanation(n: StepNumbers) -> tuple[str, list[str]]:
+    if n.t == 0:
+        text = ("The sample is finished: at t = 0 there is no noise left, x_0 is the picture itself.\n\n"
+                "Scrub back to watch how much of x_t was image and how much was noise at each step.")
+        return text, [r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon",
+                      r"x_0 = 1\,x_0 + 0\,\epsilon\quad(\bar\alpha_0 = 1)"]
+    text = (f"Every x_t is the clean image x_0 shrunk, plus Gaussian noise ε grown. At t = {n.t}, "
+            f"ᾱ_t = {plain_number(n.alpha_bar)}: x_t keeps √ᾱ_t = {plain_number(n.sqrt_ab)} of the image and "
+            f"√(1−ᾱ_t) = {plain_number(n.sqrt_one_minus_ab)} of the noise. "
+            f"The signal-to-noise ratio SNR = ᾱ_t / (1−ᾱ_t) = {plain_number(n.snr)}.")
+    return text, [
+        r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon",
+        rf"x_{{{n.t}}} = {math_number(n.sqrt_ab)}\,x_0 + {math_number(n.sqrt_one_minus_ab)}\,\epsilon",
+        rf"\mathrm{{SNR}}({n.t}) = \bar\alpha_t\,/\,(1-\bar\alpha_t) = {math_number(n.snr)}",
+    ]
+
+
+def update_explanation(n: StepNumbers) -> tuple[str, list[str]]:
+    if n.t == 0:
+        return ("No step is left: the last update went to t = 0 and its result is the sample shown.", [])
+    inv = 1.0 / n.sqrt_ab
+    x0_eq = [r"\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\epsilon)\,/\,\sqrt{\bar\alpha_t}",
+             rf"\hat x_0 = {math_number(inv)}\,x_{{{n.t}}} - {math_number(n.sqrt_one_minus_ab * inv)}\,\hat\epsilon"
+             r"\quad\mathrm{(clipped\ to\ [-1,\,1])}"]
+    lead = ("The model predicts the noise in x_t (ε with a hat). Undoing the forward step with it gives a guess "
+            f"of the clean image (the 'predicted x_0' view); at t = {n.t} that divides by √ᾱ_t = {plain_number(n.sqrt_ab)}, "
+            "which is why early guesses are blurry averages.\n\n")
+    if n.sampler == "ddim":
+        text = lead + (f"DDIM then jumps to t′ = {n.t_prev}: the predicted x_0 and noise put back together with t′'s weights, "
+                       f"plus fresh noise σ_t z. η = {n.eta:g} sets how much: σ_t = {plain_number(n.sigma)}.")
+        return text, x0_eq + [
+            r"x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1-\bar\alpha_{t'}-\sigma_t^2}\,\hat\epsilon"
+            r" + \sigma_t z",
+            rf"x_{{{n.t_prev}}} = {math_number(n.c_x0)}\,\hat x_0 + {math_number(n.c_eps)}\,\hat\epsilon + {math_number(n.sigma)}\,z",
+            r"\sigma_t = \eta\,\sqrt{(1-\bar\alpha_{t'})/(1-\bar\alpha_t)}\,\sqrt{1-\bar\alpha_t/\bar\alpha_{t'}}"
+            rf" = {math_number(n.sigma)}\quad(\eta = {n.eta:g})",
+        ]
+    which = "β_t (fixed large)" if n.variance == "fixed_large" else "the true posterior's, β_t scaled by (1−ᾱ_t′)/(1−ᾱ_t) (fixed small)"
+    text = lead + (f"DDPM steps to t′ = {n.t_prev} by sampling q(x_t′ | x_t, predicted x_0): a Gaussian whose mean mixes "
+                   f"the predicted x_0 and x_t, and whose variance is {which}. β_t = {plain_number(n.beta)} here.")
+    sigma_eq = (r"\sigma_t^2 = \beta_t" if n.variance == "fixed_large" else
+                r"\sigma_t^2 = \tilde\beta_t = \frac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}\,\beta_t")
+    return text, x0_eq + [
+        r"x_{t'} = \mu + \sigma_t z,\quad \mu = \frac{\sqrt{\bar\alpha_{t'}}\,\beta_t}{1-\bar\alpha_t}\,\hat x_0"
+        r" + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t'})}{1-\bar\alpha_t}\,x_t",
+        rf"x_{{{n.t_prev}}} = {math_number(n.c_x0)}\,\hat x_0 + {math_number(n.c_xt)}\,x_{{{n.t}}} + {math_number(n.sigma)}\,z",
+        sigma_eq + rf",\quad \sigma_t = {math_number(n.sigma)}",
+    ]
+
+
+def puzzles_explanation(n: StepNumbers, marks: ScheduleLandmarks) -> tuple[str, list[str]]:
+    """What looks broken but is not: the grey 'noise added' view and x_t that stays noise for long."""
+    if n.sampler == "ddim" and n.eta == 0:
+        noise = ("Why is 'noise added' flat grey? With η = 0 DDIM adds no fresh noise (σ_t = 0): every step is "
+                 "deterministic. The noise views show ±2 standard deviations around mid-grey, so zero noise "
+                 "is a flat grey square. Raise η, or pick DDPM, to see the noise each step adds.")
+    else:
+        noise = (f"'Noise added' is σ_t z, the fresh noise of this step: σ_t = {plain_number(n.sigma)} now, against "
+                 f"√(1−ᾱ_t) = {plain_number(n.sqrt_one_minus_ab)} of noise already in x_t, so it looks faint. "
+                 "The last step adds none.")
+    where = f"now t = {n.t}, SNR = {plain_number(n.snr)}" if n.t > 0 else "the sample is finished"
+    visible = int(round(marks.snr_half, -1))
+    hidden = (f"Why does x_t look like pure noise until t ≈ {visible}? x_t holds the digit at strength √ᾱ_t and "
+              f"the noise at √(1−ᾱ_t). In the schedule plot the orange SNR curve stays below 0.1 for "
+              f"t > {marks.snr_tenth}, reaches 0.5 at t = {marks.snr_half} and crosses the dashed line SNR = 1 "
+              f"only at t = {marks.snr_one}: before that the noise outweighs the digit ({where}). "
+              "The model sees the digit much earlier: compare 'predicted x0'.")
+    return noise + "\n\n" + hidden, [r"\mathrm{SNR}(t) = \frac{\bar\alpha_t}{1-\bar\alpha_t}"]
