@@ -33,7 +33,7 @@ from studio.families.diffusion.ui.settings_row import SettingsRow
 from studio.families.diffusion.ui.schedule_plot import MIN_INTERVAL_MS as MARKER_INTERVAL_MS, SchedulePlot
 from studio.families.diffusion.ui.throttle import Throttle
 from studio.families.diffusion.ui.views import ElidedLabel, TitledView
-from studio.ui.panel import Panel
+from studio.ui.panel import RenderPanel
 from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 
 # Rich text: subscripts drawn as such. "predicted" stands for the hat (a combining hat draws badly in labels).
@@ -53,7 +53,7 @@ def recorded_frames(steps: tuple[ops.StepRecord, ...]) -> list[StepFrame]:
             for i, step in enumerate(steps)]
 
 
-class DiffusionPanel(Panel):
+class DiffusionPanel(RenderPanel):
     name = "diffusion"
     title = "Diffusion playback"
     families = ("diffusion",)

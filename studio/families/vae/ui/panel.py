@@ -391,6 +391,8 @@ class VAEPanel(RenderPanel):
             self.state.set_endpoint("a", self.state.encoded.mu)
         pixels = np.asarray(d.input, np.float32) / 255.0
         pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+        # A point's ELBO still waiting from an earlier click must not replace this image's.
+        self._measure_decoded.cancel()
         self.submit("elbo", analysis.VaeElbo(self.target(), pixels=np.ascontiguousarray(pixels).tobytes(),
                                              about=name))
         self.sliders.set_values(self.state.z)
