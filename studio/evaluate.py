@@ -79,21 +79,38 @@ def sampler_options(args: argparse.Namespace) -> list[dict]:
     return variants
 
 
+def check_checkpoints(paths: list[str]) -> None:
+    """Refuse unreadable files and non-generators before anything heavy is imported."""
+    from studio.core.checkpoint import CheckpointError, read_metadata
+    from studio.core.family import UnknownFamily, get_family
+
+    for path in paths:
+        family = read_metadata(path)["family"]
+        try:
+            generates = bool(get_family(family).sampler)
+        except UnknownFamily as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        if not generates:
+            raise CheckpointError(f"{path}: '{family}' models generate no images: there is nothing to evaluate")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from studio.core.checkpoint import CheckpointError
     from studio.data.datasets import DatasetError
     from studio.engine.backends import BackendError
+    from studio.evaluation.sampling import EvaluationCancelled
 
     try:
+        variants = sampler_options(args)
+        check_checkpoints(args.checkpoint)
         from studio.core.threads import configure_torch_threads
         from studio.evaluation.comparison import EvaluationPlan, Progress, evaluate
-        from studio.evaluation.sampling import EvaluationCancelled
         from studio.evaluation.tables import plain_table, write_csv, write_json
 
         configure_torch_threads()  # all cores but one, as the app
         plan = EvaluationPlan(
-            checkpoints=list(args.checkpoint), n=args.n, samplers=sampler_options(args), data=args.data,
+            checkpoints=list(args.checkpoint), n=args.n, samplers=variants, data=args.data,
             seed=args.seed, backend=args.backend, device=args.device, batch_size=args.batch_size,
             time_backends=not args.no_backend_timing, kid_subsets=args.kid_subsets)
         t0 = time.perf_counter()

@@ -118,9 +118,20 @@ def encode_dataset(pool: RuntimePool, req: VaeEncodeDataset) -> Output:
         mu, _, runner = _encode(pool, req.target, ds.images[start: min(n, start + 500)])
         mus.append(mu)
     ms = (time.perf_counter() - t0) * 1000.0
-    labels = ds.labels[:n] if ds.labels is not None else None
-    return Output(None, {"mu": np.concatenate(mus), "labels": labels, "name": ds.name},
-                  runner.name, runner.device, ms)
+    labels, label_source = dataset_labels(ds, n)
+    return Output(None, {"mu": np.concatenate(mus), "labels": labels, "label_source": label_source,
+                         "name": ds.name}, runner.name, runner.device, ms)
+
+
+def dataset_labels(ds, n: int) -> tuple[np.ndarray | None, str]:
+    """The first ``n`` labels of ``ds``: its own, else the digit classifier's reading of digit images."""
+    if ds.labels is not None:
+        return ds.labels[:n], "dataset"
+    from studio.evaluation.labels import predict_labels, readable_as_digits
+
+    if readable_as_digits(ds.shape):
+        return predict_labels(ds.images[:n]), "classifier"
+    return None, "none"
 
 
 HANDLERS = {
