@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, noisier figures)")
     p.add_argument("--json", required=True, metavar="OUT.json")
     p.add_argument("--only", nargs="*", default=None,
-                   help="areas to run: models gui diffusion training (default: all)")
+                   help="areas to run: models gui diffusion training evaluation (default: all)")
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    areas = args.only or ["models", "gui", "diffusion", "training"]
+    areas = args.only or ["models", "gui", "diffusion", "training", "evaluation"]
     report["cpu_peak_gflops"] = cpu_peak_gflops(args.quick)
     print(f"cpu_peak_gflops {report['cpu_peak_gflops']}", flush=True)
     for area in areas:
