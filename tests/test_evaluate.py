@@ -218,3 +218,21 @@ def test_vae_scatter_colours_unlabelled_digits_by_the_classifier(tmp_path, mnist
     np.savez(labelled, images=(mnist.images[-20:, 0] * 255).astype(np.uint8), labels=np.full(20, 3))
     out = ops.encode_dataset(RuntimePool(), ops.VaeEncodeDataset(Target(str(VAE_2D)), str(labelled)))
     assert out.data["label_source"] == "dataset" and (out.data["labels"] == 3).all()
+
+
+def test_tables_agree_and_show_failed_models():
+    from studio.evaluation.tables import HEADINGS, markdown_table, plain_table, raw_rows
+
+    floor = {"fid": 17.5, "kid": 90.0, "is": 9.4, "precision": 0.86, "recall": 0.77, "confident_fraction": 0.99,
+             "class_fractions": [0.1] * 10}
+    model = dict(floor, fid=254.4, class_fractions=[0.05] + [0.95 / 9] * 9, ms_per_image=0.08,
+                 likelihood={"nats": 103.9, "bits_per_dim": 0.191})
+    report = {"floor": floor, "models": {"vae_mnist_16d": model, "broken/ddim50": {"error": "no such file"}}}
+    rows = raw_rows(report)
+    assert [r[0] for r in rows] == ["real held-out digits (floor)", "vae_mnist_16d", "broken/ddim50"]
+    assert rows[1][HEADINGS.index("min class")] == 0.05 and rows[2][1:] == [None] * (len(HEADINGS) - 1)
+    md = markdown_table(report).splitlines()
+    assert md[0].startswith("| model | FID |") and "ms/image onnx" not in md[0]  # empty columns left out
+    assert md[3].startswith("| vae_mnist_16d | 254.40 |") and "103.9" in md[3] and "5.0%" in md[3]
+    assert "| broken/ddim50 | failed |" in md[4]
+    assert plain_table(report).splitlines()[1].startswith("real held-out digits (floor)  17.50")

@@ -166,6 +166,7 @@ class EvaluationPanel(Panel):
         self.tabs.addTab(charts, "Charts")
         self.tabs.addTab(self.gallery, "Samples")
         self.tabs.addTab(self.fid_curves, "FID vs N")
+        self.tabs.setCurrentWidget(self.gallery)  # the real digits show at once
 
         layout = QHBoxLayout(self.body)
         layout.setContentsMargins(0, 0, 0, 0)

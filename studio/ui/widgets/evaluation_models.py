@@ -32,7 +32,8 @@ class CheckpointChecklist(QListWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(80)
+        self.setMaximumHeight(140)
         for family in generator_families():
             for path in shipped(family):
                 self._append(path, family, checked=True)
