@@ -212,12 +212,12 @@ def test_vae_scatter_colours_unlabelled_digits_by_the_classifier(tmp_path, mnist
     unlabelled = tmp_path / "digits.npz"
     np.savez(unlabelled, images=(mnist.images[-200:, 0] * 255).astype(np.uint8))  # no labels array
     out = ops.encode_dataset(RuntimePool(), ops.VaeEncodeDataset(Target(str(VAE_2D)), str(unlabelled), limit=150))
-    assert out.data["label_source"] == "classifier" and out.data["mu"].shape == (150, 2)
+    assert out.data["mu"].shape == (150, 2) and out.data["name"] == f"digits.npz ({ops.CLASSIFIER_LABELS})"
     assert (out.data["labels"] == mnist.labels[-200:-50]).mean() > 0.97
     labelled = tmp_path / "labelled.npz"
     np.savez(labelled, images=(mnist.images[-20:, 0] * 255).astype(np.uint8), labels=np.full(20, 3))
     out = ops.encode_dataset(RuntimePool(), ops.VaeEncodeDataset(Target(str(VAE_2D)), str(labelled)))
-    assert out.data["label_source"] == "dataset" and (out.data["labels"] == 3).all()
+    assert out.data["name"] == "labelled.npz" and (out.data["labels"] == 3).all()  # its own labels win
 
 
 def test_tables_agree_and_show_failed_models():

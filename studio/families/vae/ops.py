@@ -112,26 +112,16 @@ def encode_dataset(pool: RuntimePool, req: VaeEncodeDataset) -> Output:
     ds = open_dataset(req.data)
     check_dataset(ds, int(cfg["channels"]), int(cfg["image_size"]))
     n = min(req.limit, len(ds))
+    ds = with_classifier_labels(ds, n)  # unlabelled digits: colour the scatter by what the classifier reads
     t0 = time.perf_counter()
     mus = []
     for start in range(0, n, 500):
         mu, _, runner = _encode(pool, req.target, ds.images[start: min(n, start + 500)])
         mus.append(mu)
     ms = (time.perf_counter() - t0) * 1000.0
-    labels, label_source = dataset_labels(ds, n)
-    return Output(None, {"mu": np.concatenate(mus), "labels": labels, "label_source": label_source,
-                         "name": ds.name}, runner.name, runner.device, ms)
-
-
-def dataset_labels(ds, n: int) -> tuple[np.ndarray | None, str]:
-    """The first ``n`` labels of ``ds``: its own, else the digit classifier's reading of digit images."""
-    if ds.labels is not None:
-        return ds.labels[:n], "dataset"
-    from studio.evaluation.labels import predict_labels, readable_as_digits
-
-    if readable_as_digits(ds.shape):
-        return predict_labels(ds.images[:n]), "classifier"
-    return None, "none"
+    labels = ds.labels[:n] if ds.labels is not None else None
+    return Output(None, {"mu": np.concatenate(mus), "labels": labels, "name": ds.name},
+                  runner.name, runner.device, ms)
 
 
 HANDLERS = {
@@ -206,3 +196,23 @@ def heldout_likelihood(runtime, images: np.ndarray, seed: int = 0, batch_size: i
             "bits_per_dim": float(nats / (dims * np.log(2.0))), "recon_nats": recon_sum / n, "kl_nats": kl_sum / n,
             "images": n, "likelihood": "Bernoulli on grey levels in [0, 1]: comparable between these "
                                       "VAEs, not with discrete 8-bit likelihoods"}
+
+
+# ---- labels for unlabelled digits (the latent scatter's colours) -------------------------
+
+CLASSIFIER_LABELS = "labels read by the digit classifier"
+
+
+def with_classifier_labels(ds, n: int):
+    """``ds`` itself if it has labels; else its first ``n`` digits labelled by the studio classifier.
+
+    The name says where such labels come from, so the scatter's legend does not pass them off as truth.
+    """
+    from dataclasses import replace
+
+    from studio.evaluation.labels import predict_labels, readable_as_digits
+
+    if ds.labels is not None or not readable_as_digits(ds.shape):
+        return ds
+    images = ds.images[:n]
+    return replace(ds, images=images, labels=predict_labels(images), name=f"{ds.name} ({CLASSIFIER_LABELS})")
