@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         variants = sampler_options(args)
         check_checkpoints(args.checkpoint)
         from studio.core.threads import configure_torch_threads
-        from studio.evaluation.comparison import EvaluationPlan, Progress, evaluate
+        from studio.evaluation.comparison import (EvaluationPlan, ModelEvaluated, Progress, RealDigits, evaluate,
+                                                  jsonable)
         from studio.evaluation.tables import plain_table, write_csv, write_json
 
         configure_torch_threads()  # all cores but one, as the app
@@ -114,11 +115,18 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, backend=args.backend, device=args.device, batch_size=args.batch_size,
             time_backends=not args.no_backend_timing, kid_subsets=args.kid_subsets)
         t0 = time.perf_counter()
+        partial: dict = {"partial": True, "n": args.n, "floor": None, "models": {}}
 
         def show(event) -> None:
             if isinstance(event, Progress):
                 print(f"[{event.fraction:6.1%} {time.perf_counter() - t0:7.0f} s] {event.message}",
                       file=sys.stderr, flush=True)
+            elif isinstance(event, RealDigits):
+                partial["floor"] = jsonable(event.floor)
+            elif isinstance(event, ModelEvaluated) and args.json:
+                # Hours of CPU sampling are not lost to a later failure or Ctrl+C: keep what is done.
+                partial["models"][event.label] = jsonable(event.entry)
+                write_json(partial, args.json)
 
         report = evaluate(plan, on_event=show)
     except (CheckpointError, DatasetError, BackendError, ValueError) as exc:

@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import subprocess
+import time
 import sys
 
 import numpy as np
@@ -236,3 +237,28 @@ def test_tables_agree_and_show_failed_models():
     assert md[3].startswith("| vae_mnist_16d | 254.40 |") and "103.9" in md[3] and "5.0%" in md[3]
     assert "| broken/ddim50 | failed |" in md[4]
     assert plain_table(report).splitlines()[1].startswith("real held-out digits (floor)  17.50")
+
+
+def test_cli_keeps_the_models_it_finished_when_interrupted(tmp_path, mnist):
+    import signal
+
+    out_json = tmp_path / "eval.json"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_NUM_THREADS="1",
+               GENERATIVE_STUDIO_CACHE=str(tmp_path.parent / "cli-cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "studio.evaluate", "--checkpoint", str(VAE_2D), str(UNET),
+                             "--n", "60", "--sampler", "ddpm", "--kid-subsets", "3", "--no-backend-timing",
+                             "--json", str(out_json)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not out_json.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert out_json.exists(), proc.stderr.read() if proc.poll() is not None else "no JSON in time"
+        proc.send_signal(signal.SIGINT)  # DDPM-1000 on 60 samples is still running
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "cancelled" in err and "Traceback" not in err
+    kept = json.loads(out_json.read_text())
+    assert kept["partial"] is True and list(kept["models"]) == ["vae_mnist_2d"]
+    assert kept["models"]["vae_mnist_2d"]["fid"] > kept["floor"]["fid"] > 0
