@@ -206,3 +206,124 @@ def test_q_sample_at_t_minus_one_is_identity_and_betas_helpers():
         NoiseSchedule.from_config({"schedule": "quadratic"})
     with pytest.raises(ValueError):
         DDIMSampler(sched, eta=1.5)
+
+
+# ---- timestep spacings: leading, trailing, linspace, steps_offset, set_alpha_to_one -------
+
+SPACING_STEPS = sorted(set(range(1, 1001, 37)) | {10, 50, 61, 103, 250, 998, 1000})
+
+
+@pytest.mark.parametrize("scheduler", ["ddpm", "ddim"])
+@pytest.mark.parametrize("spacing,offset", [("leading", 0), ("leading", 1), ("trailing", 0), ("linspace", 0)])
+def test_timesteps_match_diffusers_for_every_spacing(scheduler, spacing, offset, diffusers):
+    cls = diffusers.DDPMScheduler if scheduler == "ddpm" else diffusers.DDIMScheduler
+    ref = cls(**_diffusers_config("linear"), timestep_spacing=spacing, steps_offset=offset)
+    ours = (DDPMSampler if scheduler == "ddpm" else DDIMSampler)(_schedule("linear"), spacing=spacing,
+                                                                   steps_offset=offset)
+    for n in SPACING_STEPS:
+        ref.set_timesteps(n)
+        theirs = ref.timesteps.numpy()
+        if spacing == "leading" and offset and n == 1000:  # diffusers would index alpha_bar[1000]
+            assert theirs[0] == 1000
+            with pytest.raises(ValueError, match="outside"):
+                ours.set_timesteps(n)
+            continue
+        if theirs[-1] < 0:  # diffusers' trailing arange overshoots for some n: t = -1 is not a step
+            assert spacing == "trailing" and len(theirs) == n + 1
+            theirs = theirs[:-1]
+        np.testing.assert_array_equal(ours.set_timesteps(n), theirs, err_msg=f"{spacing} n={n}")
+        assert len(ours.timesteps) == n and np.all(np.diff(ours.timesteps) < 0)
+
+
+def _run_against(ref, ours, steps, seed, eta=None):
+    """Step both samplers through their (equal) timesteps from one x_T with one noise stream."""
+    ref.set_timesteps(steps)
+    ours.set_timesteps(steps)
+    np.testing.assert_array_equal(ours.timesteps, ref.timesteps.numpy())
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(SHAPE, generator=g)
+    for t in list(ours.timesteps):
+        eps = torch.randn(SHAPE, generator=g) * 0.9
+        noise = torch.randn(SHAPE, generator=g)
+        if eta is None:  # DDPM: diffusers draws its own noise from a generator
+            out_ref = ref.step(eps, int(t), x, generator=torch.Generator().manual_seed(int(t)))
+            noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(int(t)))
+            out = ours.step(eps.numpy(), int(t), x.numpy(), noise.numpy() if ours.needs_noise(t) else None)
+        else:
+            out_ref = ref.step(eps, int(t), x, eta=eta, variance_noise=noise)
+            out = ours.step(eps.numpy(), int(t), x.numpy(), noise.numpy())
+        np.testing.assert_allclose(out.pred_original_sample, out_ref.pred_original_sample.numpy(),
+                                   rtol=1e-6, atol=_x0_tol(ours, t))
+        np.testing.assert_allclose(out.prev_sample, out_ref.prev_sample.numpy(), rtol=1e-6, atol=1e-5)
+        x = out_ref.prev_sample
+    return x.numpy()
+
+
+@pytest.mark.parametrize("spacing,offset,alpha_to_one,steps,eta", [
+    ("leading", 1, False, 50, 0.0),  # Stable Diffusion's DDIM config
+    ("leading", 0, False, 20, 0.5),
+    ("trailing", 0, True, 50, 0.0),
+    ("trailing", 0, False, 7, 1.0),  # 7 does not divide 1000: diffusers' stride misses the list
+    ("linspace", 0, True, 50, 0.0),
+    ("linspace", 0, False, 13, 0.3),
+])
+def test_ddim_spacings_match_diffusers(spacing, offset, alpha_to_one, steps, eta, diffusers):
+    ref = diffusers.DDIMScheduler(**_diffusers_config("linear"), timestep_spacing=spacing, steps_offset=offset,
+                                  set_alpha_to_one=alpha_to_one)
+    ours = DDIMSampler(_schedule("linear"), eta=eta, spacing=spacing, steps_offset=offset,
+                       set_alpha_to_one=alpha_to_one, prev_rule="stride")
+    _run_against(ref, ours, steps, seed=3, eta=eta)
+    # Past the last timestep lies the clean image only with set_alpha_to_one.
+    assert ours.alpha_bar(-1) == (1.0 if alpha_to_one else ours.alphas_cumprod[0]) and ours.alphas_cumprod[0] < 1.0
+
+
+@pytest.mark.parametrize("spacing,offset,steps,variance", [
+    ("leading", 1, 50, "fixed_small"),
+    ("trailing", 0, 50, "fixed_small"),
+    ("trailing", 0, 7, "fixed_large"),
+    ("linspace", 0, 13, "fixed_small"),
+])
+def test_ddpm_spacings_match_diffusers(spacing, offset, steps, variance, diffusers):
+    ref = diffusers.DDPMScheduler(**_diffusers_config("linear"), timestep_spacing=spacing, steps_offset=offset,
+                                  variance_type=variance)
+    ours = DDPMSampler(_schedule("linear"), variance=variance, spacing=spacing, steps_offset=offset)
+    _run_against(ref, ours, steps, seed=4)
+
+
+def test_list_and_stride_rules_agree_where_the_stride_lands_on_the_list():
+    sched = _schedule("linear")
+    for spacing, steps in (("leading", 7), ("leading", 50), ("trailing", 50), ("trailing", 8)):
+        by_list = DDIMSampler(sched, spacing=spacing)
+        by_stride = DDIMSampler(sched, spacing=spacing, prev_rule="stride")
+        ts = by_list.set_timesteps(steps)
+        by_stride.set_timesteps(steps)
+        assert [by_list.previous_timestep(t) for t in ts] == [by_stride.previous_timestep(t) for t in ts]
+    # Where it does not, the list rule still walks the list and ends on the clean image.
+    s = DDIMSampler(sched, spacing="trailing")
+    ts = s.set_timesteps(7)
+    assert list(ts) == [999, 856, 713, 570, 428, 285, 142]
+    assert [s.previous_timestep(t) for t in ts] == [856, 713, 570, 428, 285, 142, -1]
+    stride = DDIMSampler(sched, spacing="trailing", prev_rule="stride")
+    stride.set_timesteps(7)
+    assert stride.previous_timestep(999) == 857 and stride.previous_timestep(142) == 0
+
+
+def test_spacing_options_are_checked():
+    sched = _schedule("linear")
+    with pytest.raises(ValueError, match="unknown timestep spacing"):
+        DDIMSampler(sched, spacing="quadratic")
+    with pytest.raises(ValueError, match="steps_offset"):
+        DDPMSampler(sched, steps_offset=-1)
+    with pytest.raises(ValueError, match="prev_rule"):
+        DDIMSampler(sched, prev_rule="nearest")
+
+
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+def test_true_noise_model_recovers_x0_with_every_spacing(spacing):
+    sched = _schedule("linear")
+    x0 = np.random.default_rng(8).uniform(-0.9, 0.9, SHAPE).astype(np.float32)
+    s = DDIMSampler(sched, spacing=spacing)
+    s.set_timesteps(50)
+    records = list(sample_loop(_oracle(x0, sched), s, SHAPE, seed=1))
+    assert records[0]["t"] == {"leading": 980, "trailing": 999, "linspace": 999}[spacing]
+    np.testing.assert_allclose(records[-1]["prev"], x0, atol=1e-4)

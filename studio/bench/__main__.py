@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 
-AREAS = ["models", "gui", "diffusion", "training"]
+AREAS = ["models", "gui", "diffusion", "training", "evaluation"]
 
 
 def main(argv: list[str] | None = None) -> int:

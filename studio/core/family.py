@@ -35,6 +35,14 @@ class FamilySpec:
     model: str  # "module:builder", builder(config dict) -> nn.Module
     graphs: str  # "module:fn", fn(model) -> {graph name: GraphSpec}
     trainer: str | None = None  # "module:TrainerClass"
+    # Sampling for evaluation, "module:function": fn(runtime, n, seed=0, backend="onnx",
+    # device="auto", progress=None, **sampler options) -> (float32 images (N, C, H, W) in
+    # [0, 1], milliseconds per image). ``progress(done, total)`` is called after every
+    # batch or step and may raise to cancel. None: the family generates nothing.
+    sampler: str | None = None
+    # Held-out likelihood, "module:function": fn(runtime, images, seed=0) -> dict with
+    # "bound", "nats" and "bits_per_dim". None: the family has no likelihood.
+    likelihood: str | None = None
     panel: str | None = None  # "module:PanelClass" (Qt), shown as --panel panel_name
     panel_name: str | None = None
     panel_title: str = ""
@@ -99,6 +107,11 @@ def get_family(name: str) -> FamilySpec:
 
 def trainable_families() -> list[str]:
     return [n for n, f in families().items() if f.trainer]
+
+
+def generator_families() -> list[str]:
+    """Families that can sample images for evaluation."""
+    return [n for n, f in families().items() if f.sampler]
 
 
 def panel_families() -> dict[str, FamilySpec]:

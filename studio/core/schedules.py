@@ -3,9 +3,12 @@
 The interface follows diffusers' schedulers: ``set_timesteps(n)`` picks the
 timesteps to visit, and ``step(model_output, t, x_t, noise)`` returns the
 previous sample and the predicted x0. The arithmetic is float32 in the same
-order as ``diffusers.DDPMScheduler`` / ``DDIMScheduler`` ("leading" spacing,
-``set_alpha_to_one=True``), which a parity test checks to 1e-5. The previous
-timestep is always read from the sampler's own list of timesteps.
+order as ``diffusers.DDPMScheduler`` / ``DDIMScheduler``, which parity tests
+check to 1e-5 for every timestep spacing diffusers offers ("leading",
+"trailing", "linspace", with ``steps_offset`` and, for DDIM,
+``set_alpha_to_one``). The previous timestep is read from the sampler's own
+list of timesteps; DDIM can instead step by the fixed stride T // n, as
+diffusers' DDIMScheduler does (``prev_rule="stride"``).
 
 All randomness comes from a ``numpy.random.Generator`` the caller owns:
 ``noise_like`` draws x_T and each step's noise from it, so one seed replays
@@ -93,26 +96,64 @@ class StepOutput:
         yield self.pred_original_sample
 
 
+SPACINGS = ("leading", "trailing", "linspace")
+
+
+def spaced_timesteps(n: int, num_train_timesteps: int, spacing: str = "leading",
+                     steps_offset: int = 0) -> np.ndarray:
+    """``n`` decreasing timesteps out of T, as diffusers' ``timestep_spacing`` picks them.
+
+    leading:  (n-1)k, ..., k, 0 with k = T // n, plus ``steps_offset`` (the DDIM paper's;
+              with T = 1000, n = 50 the first step is t = 980, never the pure-noise 999).
+    trailing: T - 1, T - 1 - T/n, ... rounded (Lin et al. 2024: start at the last timestep).
+    linspace: n points from T - 1 down to 0 inclusive, rounded.
+    ``steps_offset`` applies to leading only, as in diffusers (Stable Diffusion uses 1).
+    """
+    T = int(num_train_timesteps)
+    if not 1 <= n <= T:
+        raise ValueError(f"number of steps must be between 1 and {T}, got {n}")
+    if spacing == "leading":
+        ts = (np.arange(0, n) * (T // n)).round()[::-1].astype(np.int64) + int(steps_offset)
+    elif spacing == "trailing":
+        points = np.round(np.arange(T, 0, -T / n))
+        # arange's float end can add a point that rounds to 0 (n = 61, 103, ... for T = 1000);
+        # diffusers keeps it as timestep -1, which indexes the schedule from the end. Drop it.
+        ts = points[points > 0].astype(np.int64) - 1
+    elif spacing == "linspace":
+        ts = np.linspace(0, T - 1, n).round()[::-1].astype(np.int64)
+    else:
+        raise ValueError(f"unknown timestep spacing '{spacing}' (choose {', '.join(SPACINGS)})")
+    if ts[0] >= T or ts[-1] < 0:
+        raise ValueError(f"{spacing} spacing with steps_offset={steps_offset} gives timesteps outside "
+                         f"[0, {T}) for {n} steps; use fewer steps or a smaller offset")
+    return ts.copy()
+
+
 class _Sampler:
     stochastic = True
 
-    def __init__(self, schedule: NoiseSchedule, clip_sample: bool = True, clip_range: float = 1.0):
+    def __init__(self, schedule: NoiseSchedule, clip_sample: bool = True, clip_range: float = 1.0,
+                 spacing: str = "leading", steps_offset: int = 0):
+        if spacing not in SPACINGS:
+            raise ValueError(f"unknown timestep spacing '{spacing}' (choose {', '.join(SPACINGS)})")
+        if int(steps_offset) < 0:
+            raise ValueError(f"steps_offset must be 0 or more, got {steps_offset}")
         self.schedule = schedule
         self.alphas_cumprod = schedule.alphas_cumprod
         self.num_train_timesteps = schedule.num_train_timesteps
         self.clip_sample = clip_sample
         self.clip_range = F32(clip_range)
+        self.spacing = spacing
+        self.steps_offset = int(steps_offset)
         self.timesteps = np.arange(self.num_train_timesteps)[::-1].copy()
         self.num_inference_steps: int | None = None
+        self._stride: int | None = None  # T // n after set_timesteps; None for custom timesteps
 
     def set_timesteps(self, n: int) -> np.ndarray:
-        """Visit ``n`` timesteps, evenly spaced ("leading"): t = (n-1)k, ..., k, 0 with k = T // n."""
-        T = self.num_train_timesteps
-        if not 1 <= n <= T:
-            raise ValueError(f"number of steps must be between 1 and {T}, got {n}")
-        ratio = T // n
-        self.num_inference_steps = n
-        self.timesteps = (np.arange(0, n) * ratio).round()[::-1].copy().astype(np.int64)
+        """Visit ``n`` timesteps, spaced by this sampler's ``spacing`` (see ``spaced_timesteps``)."""
+        self.timesteps = spaced_timesteps(n, self.num_train_timesteps, self.spacing, self.steps_offset)
+        self.num_inference_steps = int(n)
+        self._stride = self.num_train_timesteps // int(n)
         return self.timesteps
 
     def set_custom_timesteps(self, timesteps) -> np.ndarray:
@@ -122,6 +163,7 @@ class _Sampler:
             raise ValueError("custom timesteps must be strictly decreasing and within [0, T)")
         self.timesteps = ts.copy()
         self.num_inference_steps = int(ts.size)
+        self._stride = None
         return self.timesteps
 
     def previous_timestep(self, t: int) -> int:
@@ -158,8 +200,8 @@ class DDPMSampler(_Sampler):
     name = "ddpm"
 
     def __init__(self, schedule: NoiseSchedule, variance: str = "fixed_small", clip_sample: bool = True,
-                 clip_range: float = 1.0):
-        super().__init__(schedule, clip_sample, clip_range)
+                 clip_range: float = 1.0, spacing: str = "leading", steps_offset: int = 0):
+        super().__init__(schedule, clip_sample, clip_range, spacing, steps_offset)
         if variance not in ("fixed_small", "fixed_large"):
             raise ValueError(f"unknown DDPM variance '{variance}' (fixed_small or fixed_large)")
         self.variance = variance
@@ -197,17 +239,44 @@ class DDPMSampler(_Sampler):
         return StepOutput((mean + added).astype(F32), x0, added)
 
 
+PREV_RULES = ("list", "stride")
+
+
 class DDIMSampler(_Sampler):
-    """DDIM (Song et al. 2021): eta = 0 deterministic, eta = 1 DDPM-like."""
+    """DDIM (Song et al. 2021): eta = 0 deterministic, eta = 1 DDPM-like.
+
+    ``set_alpha_to_one``: the last step lands on alpha_bar = 1, the clean image (True),
+    or on alpha_bar(0), one noise level short of it (False, as Stable Diffusion's
+    config has it). ``prev_rule``: "list" steps to the next timestep in the list;
+    "stride" steps to t - T // n as diffusers' DDIMScheduler does. They agree for
+    leading spacing and for trailing when n divides T; otherwise "stride" lands
+    between the listed timesteps (diffusers' behaviour, kept for parity).
+    """
 
     name = "ddim"
 
     def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, clip_sample: bool = True,
-                 clip_range: float = 1.0):
-        super().__init__(schedule, clip_sample, clip_range)
+                 clip_range: float = 1.0, spacing: str = "leading", steps_offset: int = 0,
+                 set_alpha_to_one: bool = True, prev_rule: str = "list"):
+        super().__init__(schedule, clip_sample, clip_range, spacing, steps_offset)
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"DDIM eta must be between 0 and 1, got {eta}")
+        if prev_rule not in PREV_RULES:
+            raise ValueError(f"unknown prev_rule '{prev_rule}' (choose {', '.join(PREV_RULES)})")
         self.eta = float(eta)
+        self.set_alpha_to_one = bool(set_alpha_to_one)
+        self.prev_rule = prev_rule
+        self.final_alpha_cumprod = F32(1.0) if set_alpha_to_one else self.alphas_cumprod[0]
+
+    def alpha_bar(self, t: int) -> np.float32:
+        return self.alphas_cumprod[t] if t >= 0 else self.final_alpha_cumprod
+
+    def previous_timestep(self, t: int) -> int:
+        if self.prev_rule == "stride" and self._stride is not None:
+            if int(t) not in self.timesteps:
+                raise ValueError(f"timestep {t} is not in this sampler's list of timesteps")
+            return max(int(t) - self._stride, -1)
+        return super().previous_timestep(t)
 
     @property
     def stochastic(self) -> bool:  # type: ignore[override]
@@ -253,11 +322,14 @@ SAMPLERS = ("ddpm", "ddim")
 
 
 def make_sampler(name: str, schedule: NoiseSchedule, eta: float = 0.0, variance: str = "fixed_small",
-                 clip_sample: bool = True) -> _Sampler:
+                 clip_sample: bool = True, spacing: str = "leading", steps_offset: int = 0,
+                 set_alpha_to_one: bool = True) -> _Sampler:
     if name == "ddpm":
-        return DDPMSampler(schedule, variance=variance, clip_sample=clip_sample)
+        return DDPMSampler(schedule, variance=variance, clip_sample=clip_sample, spacing=spacing,
+                           steps_offset=steps_offset)
     if name == "ddim":
-        return DDIMSampler(schedule, eta=eta, clip_sample=clip_sample)
+        return DDIMSampler(schedule, eta=eta, clip_sample=clip_sample, spacing=spacing,
+                           steps_offset=steps_offset, set_alpha_to_one=set_alpha_to_one)
     raise ValueError(f"unknown sampler '{name}' (choose {', '.join(SAMPLERS)})")
 
 

@@ -18,7 +18,8 @@ from studio.evaluation.features import DigitFeatureExtractor, FeatureSet, Refere
 
 def evaluate_features(samples: FeatureSet, reference: ReferenceFeatures, *, label: str = "samples",
                       seed: int = M.DEFAULT_SEED, kid_subsets: int = M.KID_SUBSETS,
-                      with_precision_recall: bool = True, with_fid_curve: bool = True) -> dict[str, Any]:
+                      with_precision_recall: bool = True, with_fid_curve: bool = True,
+                      fid_sizes=M.FID_SIZES) -> dict[str, Any]:
     """Every metric for features already extracted (see ``evaluate_samples``)."""
     n = len(samples)
     stats = M.gaussian_stats(samples.features)
@@ -57,7 +58,7 @@ def evaluate_features(samples: FeatureSet, reference: ReferenceFeatures, *, labe
         real, radii = reference.manifold(n, M.PR_NEIGHBOURS, seed)
         report["precision"], report["recall"] = M.precision_recall(samples.features, real, real_radii=radii)
     if with_fid_curve:
-        curve = M.fid_vs_n(samples.features, ref_stats, seed=seed)
+        curve = M.fid_vs_n(samples.features, ref_stats, sizes=fid_sizes, seed=seed)
         report["fid_vs_n"] = {"n": curve.sizes, "fid": curve.fids}
         report["fid_infinity"] = curve.fid_infinity
     return report

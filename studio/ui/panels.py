@@ -1,7 +1,7 @@
 """The panels the app has, by short name (``--panel NAME``), imported lazily.
 
 Family panels come from the family descriptors; the panels that serve every
-family (training) are listed here. Only panels that exist are listed.
+family (training, evaluation) are listed here. Only panels that exist are listed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from studio.core.family import FamilySpec, panel_families
 # Panels that belong to no single family: (class, tab title).
 GENERAL_PANELS: dict[str, tuple[str, str]] = {
     "training": ("studio.ui.training_panel:TrainingPanel", "Training"),
+    "evaluation": ("studio.ui.evaluation_panel:EvaluationPanel", "Evaluation"),
 }
 
 

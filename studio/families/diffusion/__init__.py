@@ -9,6 +9,7 @@ FAMILY = FamilySpec(
     model="studio.families.diffusion.model:build_unet",
     graphs="studio.families.diffusion.graphs:diffusion_graphs",
     trainer="studio.families.diffusion.trainer:DiffusionTrainer",
+    sampler="studio.families.diffusion.ops:sample_for_evaluation",
     panel="studio.families.diffusion.ui.panel:DiffusionPanel",
     panel_name="diffusion",
     panel_title="Diffusion playback",

@@ -154,6 +154,7 @@ def encode_dataset(pool: RuntimePool, req: VaeEncodeDataset) -> Output:
     ds = open_dataset(req.data)
     check_dataset(ds, int(cfg["channels"]), int(cfg["image_size"]))
     n = min(req.limit, len(ds))
+    ds = with_classifier_labels(ds, n, pool)  # unlabelled digits: colour the scatter by what the classifier reads
     t0 = time.perf_counter()
     mus = []
     for start in range(0, n, 500):
@@ -177,3 +178,91 @@ def register(renderer, pool: RuntimePool) -> None:
     """Register the VAE handlers on a renderer (or anything with ``register``)."""
     for request_type, fn in HANDLERS.items():
         renderer.register(request_type, lambda req, fn=fn: fn(pool, req))
+
+
+# ---- evaluation: prior samples and the held-out ELBO ------------------------------------
+
+def sample_for_evaluation(runtime, n: int, seed: int = 0, backend: str = "onnx", device: str = "auto",
+                          batch_size: int = 500, progress=None) -> tuple[np.ndarray, float]:
+    """``n`` images decoded from z ~ N(0, I): float32 (n, C, H, W) in [0, 1], and ms per image.
+
+    The decoder's Bernoulli means are the images (no pixel sampling), as the panel shows them.
+    Only the decoder calls are timed.
+    """
+    if n < 1:
+        raise ValueError(f"the number of samples must be at least 1, got {n}")
+    z = np.random.default_rng(int(seed)).standard_normal((int(n), int(runtime.config["latent_dim"])),
+                                                         dtype=np.float32)
+    runtime.run("decode", {"z": z[:1]}, backend, device)  # load the backend before the clock starts
+    parts, ms = [], 0.0
+    for start in range(0, len(z), batch_size):
+        t0 = time.perf_counter()
+        out, _ = runtime.run("decode", {"z": z[start: start + batch_size]}, backend, device)
+        ms += (time.perf_counter() - t0) * 1000.0
+        parts.append(out["image"])
+        if progress is not None:
+            progress(min(start + batch_size, len(z)), len(z))
+    return np.clip(np.concatenate(parts), 0.0, 1.0).astype(np.float32), ms / len(z)
+
+
+def heldout_likelihood(runtime, images: np.ndarray, seed: int = 0, batch_size: int = 500) -> dict:
+    """The negative ELBO of ``images`` (float (N, C, H, W) in [0, 1]), in nats and bits/dim.
+
+    -ELBO = E_q[-log p(x|z)] + KL(q(z|x) || p(z)) with beta = 1 whatever beta the model was
+    trained with: an upper bound on -log p(x), one z drawn per image from a seeded generator.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    model = runtime.torch_model()
+    x_all = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    cfg = runtime.config
+    expected = (int(cfg["channels"]), int(cfg["image_size"]), int(cfg["image_size"]))
+    if tuple(x_all.shape[1:]) != expected:
+        raise ValueError(f"the images are {tuple(x_all.shape[1:])}, the VAE takes {expected}")
+    g = torch.Generator().manual_seed(int(seed))
+    recon_sum = kl_sum = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(x_all), batch_size):
+            x = x_all[start: start + batch_size]
+            mu, logvar = model.encoder(x)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g)
+            logits = model.decoder.logits(z)
+            recon_sum += float(F.binary_cross_entropy_with_logits(logits, x, reduction="sum"))
+            kl_sum += float(-0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()))
+    n = len(x_all)
+    nats = (recon_sum + kl_sum) / n
+    dims = int(np.prod(expected))
+    return {"bound": "negative ELBO (upper bound on -log p(x))", "nats": nats,
+            "bits_per_dim": float(nats / (dims * np.log(2.0))), "recon_nats": recon_sum / n, "kl_nats": kl_sum / n,
+            "images": n, "likelihood": "Bernoulli on grey levels in [0, 1]: comparable between these "
+                                      "VAEs, not with discrete 8-bit likelihoods"}
+
+
+# ---- labels for unlabelled digits (the latent scatter's colours) -------------------------
+
+CLASSIFIER_LABELS = "labels read by the digit classifier"
+
+
+def with_classifier_labels(ds, n: int, pool: RuntimePool):
+    """``ds`` itself if it has labels; else its first ``n`` digits labelled by the studio classifier.
+
+    The classifier runs as any other checkpoint does (its "classify" graph, through the pool), so
+    the engine needs nothing from the evaluation layer. The name says where such labels come from,
+    so the scatter's legend does not pass them off as truth.
+    """
+    from dataclasses import replace
+
+    from studio.core.paths import shipped_checkpoint_dir
+
+    c, h, w = ds.shape
+    classifier = shipped_checkpoint_dir() / "digit_classifier.safetensors"
+    # Grey 28x28 or 32x32 only: colour pictures are no digits, and their "labels" would mislead.
+    if ds.labels is not None or not (c == 1 and h == w and h in (28, 32)) or not classifier.exists():
+        return ds
+    images = ds.images[:n]
+    if h == 32:  # the classifier reads 28x28: MNIST padded to 32 loses only its border
+        images = images[:, :, 2:30, 2:30]
+    logits, _ = pool.get(classifier, family="classifier").run("classify", {"image": images.astype(np.float32)})
+    labels = logits["logits"].argmax(axis=1).astype(np.int64)
+    return replace(ds, images=ds.images[:n], labels=labels, name=f"{ds.name} ({CLASSIFIER_LABELS})")
