@@ -95,6 +95,7 @@ class Trainer:
         self.diverged: Diverged | None = None
         self._saved_step = -1
         self._last_metrics: dict[str, Any] = {}
+        self._schedules_stepped = False
 
     # ---- what a family provides -------------------------------------------------
     @classmethod
@@ -214,6 +215,19 @@ class Trainer:
             for group, base in zip(self.optimizers[name].param_groups, sched.base_lrs):
                 group["lr"] = base * self.lr_factor(name, self.step)
 
+    def _step_schedules(self) -> None:
+        if self._schedules_stepped:
+            for sched in self.schedulers.values():
+                sched.step()
+            return
+        # torch checks only the first step for an optimiser that has not stepped yet: a GAN's
+        # generator may legitimately wait for its discriminator.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            for sched in self.schedulers.values():
+                sched.step()
+        self._schedules_stepped = True
+
     def current_lrs(self) -> dict[str, float]:
         return {name: float(opt.param_groups[0]["lr"]) for name, opt in self.optimizers.items()}
 
@@ -239,10 +253,7 @@ class Trainer:
                 yield self._diverge(losses)
                 return
             self.step += 1
-            with warnings.catch_warnings():  # a GAN's G may not step every time; that is fine
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
-                for sched in self.schedulers.values():
-                    sched.step()
+            self._step_schedules()
             self._record(losses)
             elapsed = time.perf_counter() - t0
             rate = (self.step - s0) / elapsed if elapsed > 0 else 0.0
