@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool
 from studio.families.stylegan.ops.latents import Code, Edit, GanModel, NoiseSpec, code_z
 
+SESSION_FORMAT = "generative-studio-gan-latents"
 SESSION_VERSION = 1
 
 
@@ -110,22 +111,24 @@ def export_gif(frames: list[np.ndarray], path: str | os.PathLike, fps: float = 1
 
 @dataclass
 class Session:
-    """What the explorer saves: the checkpoint, the latents A and B, and the edits."""
+    """What the explorer saves: the checkpoint, the current latent, the interpolation ends, the edits."""
 
     checkpoint: str
     family: str
-    a: Code
+    current: Code
+    a: Code | None = None
     b: Code | None = None
     psi: float = 1.0
     cutoff: int | None = None
     edits: tuple[Edit, ...] = ()
-    noise_seed: int = 0
     steps: int = 8
-    extra: dict = field(default_factory=dict)
 
 
 def save_session(session: Session, path: str | os.PathLike) -> Path:
-    data = {"format": "generative-studio-gan-latents", "version": SESSION_VERSION, **asdict(session)}
+    data = {"format": SESSION_FORMAT, "version": SESSION_VERSION, "checkpoint": session.checkpoint,
+            "family": session.family, "current": _code_dict(session.current),
+            "a": _code_dict(session.a), "b": _code_dict(session.b), "psi": session.psi,
+            "cutoff": session.cutoff, "edits": [asdict(e) for e in session.edits], "steps": session.steps}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -142,25 +145,34 @@ def load_session(path: str | os.PathLike) -> Session:
         raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not a JSON file") from exc
-    if not isinstance(data, dict) or data.get("format") != "generative-studio-gan-latents":
+    if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
         raise ValueError(f"{path}: not a GAN latents file saved by Generative Studio")
     if data.get("version") != SESSION_VERSION:
         raise ValueError(f"{path}: latents file version {data.get('version')} is not supported")
     try:
         return Session(
-            checkpoint=str(data["checkpoint"]), family=str(data["family"]), a=_code(data["a"]),
-            b=_code(data["b"]) if data.get("b") else None, psi=float(data.get("psi", 1.0)),
+            checkpoint=str(data["checkpoint"]), family=str(data["family"]), current=_code(data["current"]),
+            a=_code(data.get("a")), b=_code(data.get("b")), psi=float(data.get("psi", 1.0)),
             cutoff=None if data.get("cutoff") is None else int(data["cutoff"]),
-            edits=tuple(Edit(int(e["component"]), float(e["amount"]), tuple(int(v) for v in e["layers"]))
+            edits=tuple(Edit(int(e["component"]), float(e["amount"]), (int(e["layers"][0]), int(e["layers"][1])))
                         for e in data.get("edits", [])),
-            noise_seed=int(data.get("noise_seed", 0)), steps=int(data.get("steps", 8)),
-            extra=dict(data.get("extra") or {}))
-    except (KeyError, TypeError, ValueError) as exc:
+            steps=int(data.get("steps", 8)))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"{path}: the latents file is incomplete or malformed ({exc})") from exc
 
 
-def _code(d: dict) -> Code:
-    z = d.get("z")
-    ws = d.get("ws")
+def _code_dict(code: Code | None) -> dict | None:
+    if code is None:
+        return None
+    return {"seed": code.seed, "z": None if code.z is None else list(code.z),
+            "ws": None if code.ws is None else [list(layer) for layer in code.ws],
+            "noise": None if code.noise is None else [np.asarray(n).tolist() for n in code.noise]}
+
+
+def _code(d: dict | None) -> Code | None:
+    if d is None:
+        return None
+    z, ws, noise = d.get("z"), d.get("ws"), d.get("noise")
     return Code(int(d.get("seed", 0)), None if z is None else tuple(float(v) for v in z),
-                None if ws is None else tuple(tuple(float(v) for v in layer) for layer in ws))
+                None if ws is None else tuple(tuple(float(v) for v in layer) for layer in ws),
+                None if noise is None else tuple(np.asarray(n, np.float32) for n in noise))

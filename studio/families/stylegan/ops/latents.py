@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -30,6 +30,8 @@ class Code:
     seed: int = 0
     z: tuple[float, ...] | None = None
     ws: tuple[tuple[float, ...], ...] | None = None
+    # A projection's own noise maps, one (1, r, r) array per layer: used where a layer's noise is "fixed".
+    noise: tuple[np.ndarray, ...] | None = field(default=None, compare=False, repr=False)
 
     def label(self) -> str:
         if self.ws is not None:
@@ -257,4 +259,12 @@ class GanModel:
         if ws is None:
             ws = self.truncate(self.styles(codes), psi, cutoff)
             ws = self.apply_edits(ws, edits)
-        return self.synthesize(ws, self.noise(noise, ws.shape[0]))
+        maps = self.noise(noise, ws.shape[0])
+        for i, code in enumerate(codes):
+            if code.noise is None:
+                continue
+            for layer, own in enumerate(code.noise):
+                if noise.mode(layer) == "fixed":
+                    maps[layer] = np.array(maps[layer], copy=True)
+                    maps[layer][i] = np.asarray(own, np.float32).reshape(maps[layer].shape[1:]) * noise.strength(layer)
+        return self.synthesize(ws, maps)

@@ -185,7 +185,7 @@ def project(pool: RuntimePool, req: GanProject):
     ws_final = w_opt.detach().expand(1, model.num_layers, -1)[0].cpu().numpy().copy()
     out = _report(target_np, image, curve, step, req, t_start, str(device.type), final=True)
     out.data.update({"ws": tuple(tuple(float(v) for v in layer) for layer in ws_final),
-                     "noise": [n.detach().cpu().numpy().copy() for n in noises],
+                     "noise": tuple(n.detach().cpu().numpy()[0].copy() for n in noises),
                      "classifier": "" if classifier is not None else why_not,
                      "space": req.space})
     yield out
