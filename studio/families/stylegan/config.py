@@ -14,7 +14,7 @@ class StyleGANConfig:
     image_size: int = 32  # 4 * 2**k; 32 gives 8 style layers
     channels: int = 3
     # Feature maps per resolution, from 4x4 upwards (one entry per resolution).
-    widths: list[int] = field(default_factory=lambda: [96, 96, 48, 24])
+    widths: list[int] = field(default_factory=lambda: [64, 64, 32, 16])
     mapping_lr_mul: float = 0.01
 
     def to_dict(self) -> dict:

@@ -40,7 +40,7 @@ def prepare_dataset(dataset: ImageDataset, config: dict[str, Any], seed: int) ->
 class StyleGANTrainer(GanTrainer):
     family = "stylegan"
     default_model = {"z_dim": 64, "w_dim": 64, "mapping_layers": 4, "image_size": 32,
-                     "widths": [96, 96, 48, 24], "recolour": True, "mixing_prob": 0.9,
+                     "widths": [64, 64, 32, 16], "recolour": True, "mixing_prob": 0.9,
                      "w_avg_beta": 0.995, "beta1": 0.0, "beta2": 0.99, "r1_gamma": 0.1, "d_width": 32}
 
     def __init__(self, options, dataset):

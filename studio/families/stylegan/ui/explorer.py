@@ -335,6 +335,7 @@ class GanExplorerPanel(Panel):
 
     def image_dropped(self, source: str | bytes) -> None:
         if not self.checkpoint:
+            self.show_error("Open a StyleGAN checkpoint first: projection finds a picture's w in it.")
             return
         if self.family != "stylegan":
             self.show_error("Projection needs a StyleGAN checkpoint: a DCGAN has no w to optimise.")

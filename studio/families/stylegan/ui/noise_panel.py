@@ -100,6 +100,7 @@ class NoisePanel(Panel):
         for w in (QLabel("noise seed"), self.noise_seed, self.resample_button, self.all_on, self.all_off):
             row.addWidget(w)
         grid.addLayout(row, len(RESOLUTIONS) + 1, 0, 1, 4)
+        grid.setRowStretch(len(RESOLUTIONS) + 2, 1)  # rows stay compact; the space goes below them
 
         self.image = ImageView(min_size=240)
         self.std_map = ImageView(min_size=240)
