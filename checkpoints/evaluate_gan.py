@@ -97,6 +97,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=5000, help="generated samples (default 5000)")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi (1: none, the fair setting for FID)")
     p.add_argument("--json", default=None, help="also write both reports here")
+    p.add_argument("--write-metrics", action="store_true",
+                   help="store the summary in the checkpoint's metrics (its ONNX files are re-stamped)")
     p.add_argument("--projection", type=int, default=0, metavar="N",
                    help="also project N held-out digits and count how many keep their label (StyleGAN)")
     args = p.parse_args(argv)
@@ -119,7 +121,27 @@ def main(argv=None) -> int:
         print("projection " + json.dumps(result["projection"]))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.write_metrics:
+        write_metrics(args.checkpoint, model, real, fid_1000, ratio, result.get("projection"))
     return 0
+
+
+def write_metrics(path: str, model: dict, real: dict, fid_1000, ratio, projection) -> None:
+    from studio.core.checkpoint import load_checkpoint
+    from studio.engine.export import export_checkpoint
+
+    ckpt = load_checkpoint(path)
+    ckpt.metrics.update({
+        "fid_n1000": round(fid_1000, 3), "fid_floor_n1000": round(real["fid"], 3), "fid_ratio_to_floor": round(ratio, 2),
+        "fid_n5000": round(model["fid"], 3), "is": round(model["is"], 3), "is_floor": round(real["is"], 3),
+        "class_fractions": [round(f, 4) for f in model["class_fractions"]],
+        "precision": round(model["precision"], 3), "recall": round(model["recall"], 3),
+        "evaluation": f"checkpoints/evaluate_gan.py, {model['n']} samples, psi 1, {model['feature_extractor']}",
+    })
+    if projection:
+        ckpt.metrics["projection"] = projection
+    for written in export_checkpoint(ckpt, path):
+        print(f"wrote {written}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 MIN_CONTRAST = 0.6  # Euclidean RGB distance between stroke and background colours, in [0, sqrt(3)]
+# Distances below this share of the strongest are background: a generated background is never as
+# flat as a painted one, and the digit classifier reads a faint grey veil as strokes.
+BACKGROUND_FLOOR = 0.25
 
 
 def _dilate(a: np.ndarray, square: bool) -> np.ndarray:
@@ -63,7 +66,8 @@ def grey_digits(images: np.ndarray) -> np.ndarray:
     """RGB digits (N, 3, H, W) in [0, 1] -> grey (N, 1, H, W): light strokes on black.
 
     Each pixel's distance from the image's border colour (the background), scaled
-    so the farthest pixel is 1: the same map for real and generated pictures.
+    so the farthest pixel is 1, with the lowest ``BACKGROUND_FLOOR`` of that range
+    cut to black: the same map for real and generated pictures.
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"expected RGB images shaped (N, 3, H, W), got {images.shape}")
@@ -72,4 +76,6 @@ def grey_digits(images: np.ndarray) -> np.ndarray:
     background = np.median(border, axis=2)  # (N, 3)
     dist = np.linalg.norm(x - background[:, :, None, None], axis=1)
     top = dist.reshape(len(x), -1).max(axis=1)
-    return (dist / np.maximum(top, 1e-6)[:, None, None])[:, None].astype(np.float32)
+    scaled = dist / np.maximum(top, 1e-6)[:, None, None]
+    grey = np.clip((scaled - BACKGROUND_FLOOR) / (1.0 - BACKGROUND_FLOOR), 0.0, 1.0)
+    return grey[:, None].astype(np.float32)

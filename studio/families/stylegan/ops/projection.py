@@ -1,6 +1,7 @@
 """Projection: find the w (or per-layer w+) and noise maps whose image matches a given picture.
 
-As in the StyleGAN2 projector: start from w_avg, Adam on w and on the noise
+As in the StyleGAN2 projector: start from w_avg (or, better, the nearest of a few
+hundred sampled w), Adam on w and on the noise
 maps, a little noise on w early on, a learning-rate ramp, and the noise
 regulariser (the maps' autocorrelation at every scale, penalised; each map
 renormalised after every step) so the noise cannot paint the picture itself.
@@ -43,6 +44,7 @@ class GanProject:
     noise_regularize: float = 1e3
     report_every: int = 10
     seed: int = 0
+    candidates: int = 256  # sampled w tried as starting points (besides w_avg)
     classifier: str | None = None  # None: the shipped digit classifier, when there is one
 
 
@@ -104,6 +106,26 @@ def _image_size(source: str | bytes) -> tuple[int, int] | None:
         return None
 
 
+def _closest_start(g, candidates, noises, target):
+    """The candidate w (w_avg and some sampled w) whose picture is nearest the target in pixels.
+
+    A global attribute such as the background colour is a basin that gradient descent
+    rarely leaves; starting in the right one is what a small encoder would buy.
+    """
+    import torch
+
+    best, best_err = candidates[0], float("inf")
+    with torch.no_grad():
+        for chunk in torch.split(candidates, 64):
+            ws = chunk[:, None, :].expand(-1, g.num_layers, -1)
+            images = g.synthesis(ws, [n.expand(len(chunk), -1, -1, -1) for n in noises])
+            err = ((images - target) ** 2).flatten(1).mean(dim=1)
+            i = int(err.argmin())
+            if float(err[i]) < best_err:
+                best, best_err = chunk[i], float(err[i])
+    return best
+
+
 def _noise_regularisation(noises) -> "torch.Tensor":  # noqa: F821
     from torch.nn import functional as F
 
@@ -138,9 +160,10 @@ def project(pool: RuntimePool, req: GanProject):
         w_std = float(((w_samples - g.w_avg) ** 2).sum(dim=1).mean().sqrt())
     target = torch.from_numpy(target_np)[None].to(device) * 2.0 - 1.0
     layers = 1 if req.space == "w" else model.num_layers
-    w_opt = g.w_avg.detach().clone()[None, None].repeat(1, layers, 1).requires_grad_(True)
     noises = [torch.randn((1,) + shape, generator=gen).to(device).requires_grad_(True)
               for shape in model.noise_shapes()]
+    start = _closest_start(g, torch.cat([g.w_avg[None], w_samples[: req.candidates]]), noises, target)
+    w_opt = start.detach().clone()[None, None].repeat(1, layers, 1).requires_grad_(True)
     params = [w_opt] + noises
     opt = torch.optim.Adam(params, lr=0.1, betas=(0.9, 0.999))
     target_features = None
