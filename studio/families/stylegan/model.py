@@ -115,7 +115,9 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"expected styles shaped (B, {len(self.layers)}, w_dim), got {tuple(ws.shape)}")
         if noises is None:
             noises = [None] * len(self.layers)
-        x = self.const.expand(ws.shape[0], -1, -1, -1)
+        # A copy, not an expand() view: a view of a parameter made under inference_mode claims
+        # requires_grad without a grad_fn, which breaks autograd hooks (FlopCounterMode's module tracker).
+        x = self.const.repeat(ws.shape[0], 1, 1, 1)
         for i, layer in enumerate(self.layers):
             x = layer(x, ws[:, i], noises[i])
         return self.to_rgb(x, ws[:, -1])
