@@ -80,8 +80,8 @@ def projection_labels(path: str, count: int, extractor, space: str = "w") -> dic
         rgb = right.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
         label = int(extractor(grey_digits(rgb)).probs.argmax(axis=1)[0])
         kept += label == int(ds.labels[i])
-        seconds.append(last.data["seconds"])
-        final_loss.append(last.data["loss"][-1])
+        seconds.append(last.payload.seconds)
+        final_loss.append(last.payload.loss[-1])
     return {"projected": int(len(held)), "kept_label": kept / len(held), "space": space,
             "median_seconds": float(np.median(seconds)), "max_seconds": float(np.max(seconds)),
             "median_final_loss": float(np.median(final_loss))}

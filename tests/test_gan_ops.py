@@ -49,16 +49,16 @@ def test_style_mixing_takes_b_on_exactly_the_chosen_layers(pool, stylegan_path, 
             ws = np.repeat(mapped(pool, stylegan_path, ca.seed)[None, None], 8, axis=1)
             ws[0, a: b + 1] = mapped(pool, stylegan_path, cb.seed)
             ref = torch_images(pool, stylegan_path, ws, model.noise(NoiseSpec(), 1))[0]
-            np.testing.assert_allclose(out.data["mixes"][i, j], ref, atol=1e-4)
+            np.testing.assert_allclose(out.payload.mixes[i, j], ref, atol=1e-4)
     assert out.image.shape == (3 * 33 + 1, 4 * 33 + 1, 3)  # a header row of B, a header column of A
     # The mix is neither source: the styles really came from both.
-    assert np.abs(out.data["mixes"][0, 0] - out.data["sources_a"][0]).mean() > 1e-3
-    assert np.abs(out.data["mixes"][0, 0] - out.data["sources_b"][0]).mean() > 1e-3
+    assert np.abs(out.payload.mixes[0, 0] - out.payload.sources_a[0]).mean() > 1e-3
+    assert np.abs(out.payload.mixes[0, 0] - out.payload.sources_b[0]).mean() > 1e-3
 
 
 def test_mixing_every_layer_gives_source_b(pool, stylegan_path):
     out = ops.mixing_grid(pool, ops.StyleMixGrid(target(stylegan_path), (Code(1),), (Code(2),), (0, 7)))
-    np.testing.assert_allclose(out.data["mixes"][0, 0], out.data["sources_b"][0], atol=1e-6)
+    np.testing.assert_allclose(out.payload.mixes[0, 0], out.payload.sources_b[0], atol=1e-6)
     with pytest.raises(ValueError, match="outside 0..7"):
         ops.mixing_grid(pool, ops.StyleMixGrid(target(stylegan_path), (Code(1),), (Code(2),), (3, 9)))
 
@@ -138,19 +138,19 @@ def test_pca_directions_and_edits_on_a_layer_range(pool, stylegan_path):
                                                      edits=(Edit(0, 3.0, (0, 7)),))).image
     assert np.abs(plain.astype(float) - moved_image).mean() > 1.0
     info = ops.directions(pool, ops.GanDirections(target(stylegan_path)))
-    assert len(info.data["stds"]) == 16
+    assert len(info.payload.stds) == 16
 
 
 def test_interpolation_strip_ends_at_both_sources(pool, stylegan_path):
     req = ops.GanInterpolate(target(stylegan_path), Code(1), Code(2), steps=6)
     out = ops.interpolate(pool, req)
-    frames = out.data["frames"]
+    frames = out.payload.frames
     assert len(frames) == 6 and out.image.shape == (34, 6 * 33 + 1, 3)
     for frame, seed in ((frames[0], 1), (frames[-1], 2)):
         np.testing.assert_array_equal(frame, ops.generate(pool, ops.GanGenerate(req.target, Code(seed))).image)
     ws = tuple(tuple(float(v) for v in layer) for layer in ops.GanModel(pool, req.target).styles([Code(9)])[0])
     mixed = ops.interpolate(pool, ops.GanInterpolate(req.target, Code(1), Code(ws=ws), steps=3))
-    assert len(mixed.data["frames"]) == 3  # a projection's w+ interpolates linearly in w
+    assert len(mixed.payload.frames) == 3  # a projection's w+ interpolates linearly in w
 
 
 def test_session_file_round_trip_and_bad_files(tmp_path):
@@ -185,11 +185,11 @@ def test_a_vae_checkpoint_is_refused_with_a_clear_message(pool, tiny_vae_path):
 def test_noise_std_map_shows_where_noise_acts(pool, stylegan_path):
     t = target(stylegan_path)
     out = ops.noise_std_map(pool, ops.NoiseStdMap(t, Code(2), draws=32))
-    assert out.image.shape == (32, 32, 3) and out.data["max_std"] > 0
+    assert out.image.shape == (32, 32, 3) and out.payload.max_std > 0
     silent = ops.noise_std_map(pool, ops.NoiseStdMap(t, Code(2), noise=NoiseSpec(("off",) * 8)))
-    assert silent.data["max_std"] < 1e-5 and silent.image.max() < 5  # rounding only: a black map
+    assert silent.payload.max_std < 1e-5 and silent.image.max() < 5  # rounding only: a black map
     fine_only = ops.noise_std_map(pool, ops.NoiseStdMap(t, Code(2), noise=NoiseSpec(("off",) * 6 + ("fixed",) * 2)))
-    assert 0 < fine_only.data["max_std"]
+    assert 0 < fine_only.payload.max_std
 
 
 @pytest.fixture
@@ -206,9 +206,9 @@ def test_projection_lowers_its_loss(pool, stylegan_path, digit_png):
                          max_seconds=60.0, report_every=20)
     outs = list(ops.project(pool, req))
     assert [o.final for o in outs] == [False, False, True]
-    curve = outs[-1].data["loss"]
+    curve = outs[-1].payload.loss
     assert len(curve) == 60 and min(curve[-5:]) < 0.5 * curve[0]
-    ws = np.asarray(outs[-1].data["ws"])
+    ws = np.asarray(outs[-1].payload.ws)
     assert ws.shape == (8, 64)
     assert outs[-1].image.shape == (34, 67, 3)  # target | projection
 

@@ -181,8 +181,8 @@ def test_dropping_a_picture_projects_it_and_the_panel_stays_responsive(qtbot, ex
     assert box.running
     with qtbot.waitSignal(box.projected, timeout=WAIT) as done:
         pass
-    curve = done.args[1]["loss"]
-    assert curve[-1] < curve[0] and done.args[1]["seconds"] < 10
+    curve = done.args[1].loss
+    assert curve[-1] < curve[0] and done.args[1].seconds < 10
     qtbot.waitUntil(lambda: explorer.last_result.request.code.ws is not None, timeout=WAIT)
     assert explorer.code_label.text() == "projection p1"
     assert box.progress.value() == 100 and not box.cancel_button.isEnabled()
@@ -218,11 +218,11 @@ def test_mixing_grid_follows_presets_and_the_range_slider(qtbot, mixing):
     wait_image(qtbot, mixing, mixing.grid, lambda: mixing.layers.slider.setValue((2, 5)))
     assert mixing.last_grid.request.layers == (2, 5)
     # The headers are the sources themselves: B along the top, A down the side.
-    data = mixing.last_grid.data
+    data = mixing.last_grid.payload
     grid = mixing.grid.image()
     from studio.core.imaging import to_uint8
-    np.testing.assert_array_equal(grid[1:33, 34:66], to_uint8(data["sources_b"][0]))
-    np.testing.assert_array_equal(grid[34:66, 1:33], to_uint8(data["sources_a"][0]))
+    np.testing.assert_array_equal(grid[1:33, 34:66], to_uint8(data.sources_b[0]))
+    np.testing.assert_array_equal(grid[34:66, 1:33], to_uint8(data.sources_a[0]))
 
 
 def test_clicking_a_cell_opens_it_large_with_its_sources(qtbot, mixing):
@@ -234,10 +234,10 @@ def test_clicking_a_cell_opens_it_large_with_its_sources(qtbot, mixing):
     qtbot.mouseClick(mixing.grid, Qt.MouseButton.LeftButton, pos=click)
     dialog = mixing.dialog
     assert dialog is not None and dialog.isVisible()
-    data = mixing.last_grid.data
-    np.testing.assert_array_equal(dialog.views["mix"].image(), to_uint8(data["mixes"][2, 3]))
-    np.testing.assert_array_equal(dialog.views["a"].image(), to_uint8(data["sources_a"][2]))
-    np.testing.assert_array_equal(dialog.views["b"].image(), to_uint8(data["sources_b"][3]))
+    data = mixing.last_grid.payload
+    np.testing.assert_array_equal(dialog.views["mix"].image(), to_uint8(data.mixes[2, 3]))
+    np.testing.assert_array_equal(dialog.views["a"].image(), to_uint8(data.sources_a[2]))
+    np.testing.assert_array_equal(dialog.views["b"].image(), to_uint8(data.sources_b[3]))
     assert dialog.labels["a"].text() == "A: seed 3" and dialog.labels["b"].text() == "B: seed 8"
     dialog.close()
 
@@ -253,7 +253,7 @@ def test_bad_sources_are_a_message_and_projections_can_be_sources(qtbot, mixing)
     assert name in mixing.projections_label.text()
     mixing.rows_edit.setText(f"{name}, 2")
     wait_image(qtbot, mixing, mixing.grid, lambda: qtbot.keyClick(mixing.rows_edit, Qt.Key.Key_Return))
-    assert mixing.last_grid.request.rows[0].ws is not None and mixing.last_grid.data["rows"] == 2
+    assert mixing.last_grid.request.rows[0].ws is not None and mixing.last_grid.payload.rows == 2
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import torch
 
 from studio.data.datasets import ImageDataset
 from studio.training.events import CheckpointWritten, Finished, Progress
-from studio.training.trainer import TrainOptions
+from studio.training.options import TrainOptions
 
 TINY = {
     "dcgan": {"width": 8, "z_dim": 16},
@@ -97,13 +97,14 @@ def test_checkpoint_weights_are_g_ema_and_w_avg_is_tracked(tmp_path, digits):
     from studio.engine.export import build_torch_model
 
     t = trainer_for("stylegan", tmp_path, digits, steps=4)
-    assert float(t.model.w_avg.abs().sum()) == 0.0
+    assert float(t.generator.w_avg.abs().sum()) == 0.0
     losses(t)
-    assert float(t.model.w_avg.abs().sum()) > 0  # the running mean of w moved off zero
+    assert float(t.generator.w_avg.abs().sum()) > 0  # the running mean of w moved off zero
+    torch.testing.assert_close(t.ema.w_avg, t.generator.w_avg)  # G_ema follows it (a buffer, copied)
     ckpt = t.to_checkpoint(with_training_state=False)
     for k, v in t.ema.state_dict().items():
         np.testing.assert_array_equal(ckpt.weights[k], v.numpy())
-    assert not any(k.startswith(("disc", "online")) for k in ckpt.weights)
+    assert not any(k.startswith(("disc", "module")) for k in ckpt.weights)
     g = build_torch_model(ckpt)  # the family's builder takes the checkpoint as it is
     assert g.cfg.channels == 3 and g.cfg.image_size == 32
     preview = t.preview()
@@ -114,11 +115,11 @@ def test_stylegan_mixing_regularisation_mixes_two_latents(tmp_path, digits):
     t = trainer_for("stylegan", tmp_path, digits, mixing_prob=1.0)
     seen = {}
 
-    def spy(ws, noises=None, _orig=t.model.synthesis.forward):
+    def spy(ws, noises=None, _orig=t.generator.synthesis.forward):
         seen["ws"] = ws.detach()
         return _orig(ws, noises)
 
-    t.model.synthesis.forward = spy
+    t.generator.synthesis.forward = spy
     with torch.no_grad():
         t.sample_fake(8)
     ws = seen["ws"]
@@ -173,6 +174,7 @@ def test_a_gan_trained_in_the_worker_resumes_and_opens_in_the_explorer(qtbot, tm
         handles[0].start(opts)
         seen = pump(handles[0], lambda ev: any(isinstance(e, Finished) for e in ev))
         assert sum(isinstance(e, CheckpointWritten) for e in seen) >= 1
+        assert handles[0].join(60) and handles[0].exitcode == 0  # it lets go of the run folder
         options, last = options_for_resume(tmp_path / "run", steps=6)
         plan = handles[1].start(options, resume=last)
         assert plan.start_step == 4

@@ -14,52 +14,69 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from studio.data.datasets import ImageDataset, check_dataset
+from studio.data.datasets import DatasetError
 from studio.data.recolour import recolour_digits
 from studio.families.dcgan.trainer import GAN_DEFAULTS, GanTrainer
-from studio.families.stylegan.model import StyleDiscriminator, StyleGANConfig, StyleGenerator
+from studio.families.stylegan.config import StyleGANConfig
+from studio.families.stylegan.model import StyleDiscriminator, StyleGenerator
+from studio.training.data import ArrayImages, as_source
 
 
-def prepare_dataset(dataset: ImageDataset, config: dict[str, Any], seed: int) -> ImageDataset:
-    """Grey digits -> 32x32 (padded), recoloured when ``recolour`` is set."""
-    c, h, w = dataset.shape
+def prepare_source(source, config: dict[str, Any], seed: int):
+    """Grey digits -> 32x32 (padded), recoloured when ``recolour`` is set; other data as it is."""
+    c, h, w = source.shape
     size = int(config.get("image_size", 32))
+    if (h, w) == (size, size) and not (c == 1 and config.get("recolour", True)):
+        return source
+    batch = source.__getitems__(list(range(len(source))))
+    images = batch.images.numpy()
+    labels = None if batch.labels is None else batch.labels.numpy()
     if c == 1 and config.get("recolour", True):
-        return ImageDataset(recolour_digits(dataset.images, seed=seed, size=size), dataset.labels,
-                            f"{dataset.name} recoloured (seed {seed})")
-    if (h, w) != (size, size) and h <= size and w <= size:
-        top, left = (size - h) // 2, (size - w) // 2
-        images = torch.nn.functional.pad(torch.from_numpy(dataset.images),
-                                         (left, size - w - left, top, size - h - top)).numpy()
-        return ImageDataset(images, dataset.labels, f"{dataset.name} padded to {size}")
-    return dataset
+        return ArrayImages(recolour_digits(images, seed=seed, size=size), labels,
+                           f"{source.name} recoloured (seed {seed})")
+    top, left = (size - h) // 2, (size - w) // 2
+    padded = np.pad(images, ((0, 0), (0, 0), (top, size - h - top), (left, size - w - left)))
+    return ArrayImages(padded, labels, f"{source.name} padded to {size}")
 
 
 class StyleGANTrainer(GanTrainer):
     family = "stylegan"
-    default_model = {"z_dim": 64, "w_dim": 64, "mapping_layers": 4, "image_size": 32,
+    config_class = StyleGANConfig
+    default_model = {**GAN_DEFAULTS, "z_dim": 64, "w_dim": 64, "mapping_layers": 4, "image_size": 32,
                      "widths": [64, 64, 32, 16], "recolour": True, "mixing_prob": 0.9,
                      "w_avg_beta": 0.995, "beta1": 0.0, "beta2": 0.99, "r1_gamma": 0.1, "d_width": 32}
 
-    def __init__(self, options, dataset):
-        merged = {**GAN_DEFAULTS, **self.default_model, **options.model}
-        super().__init__(options, prepare_dataset(dataset, merged, options.seed))
+    def __init__(self, options, dataset, context=None, extra_data=None):
+        merged = {**self.default_model, **options.model}
+        super().__init__(options, prepare_source(as_source(dataset), merged, options.seed), context, extra_data)
 
-    def build_model(self, config: dict[str, Any]) -> StyleGenerator:
-        c, h, _ = self.dataset.shape
-        config.setdefault("channels", c)
-        check_dataset(self.dataset, int(config["channels"]), int(config["image_size"]))
+    @classmethod
+    def fit_data(cls, config: dict[str, Any], data) -> dict[str, Any]:
+        """The shape after ``prepare_source``: grey digits become RGB when recoloured, padded to the size."""
+        c, h, w = data.shape
+        size = int(config["image_size"])
+        channels = 3 if c == 1 and config["recolour"] else c
+        config.setdefault("channels", channels)
+        if int(config["channels"]) != channels:
+            raise DatasetError(f"{data.name}: images give {channels} channel(s), the model is set to "
+                               f"{config['channels']}")
+        if h > size or w > size:
+            raise DatasetError(f"{data.name}: images are {w}x{h}, larger than the model's {size}x{size}")
         if not 0.0 <= float(config["mixing_prob"]) <= 1.0:
             raise ValueError("mixing_prob must be in [0, 1]")
-        return StyleGenerator(StyleGANConfig.from_dict(config))
+        StyleGANConfig.from_dict(config)  # names a bad size or widths list before anything starts
+        return config
 
-    def build_discriminator(self, config: dict[str, Any]):
-        return StyleDiscriminator(StyleGANConfig.from_dict(config), int(config["d_width"]))
+    @classmethod
+    def build_modules(cls, config: dict[str, Any]) -> dict[str, torch.nn.Module]:
+        cfg = StyleGANConfig.from_dict(config)
+        return {"generator": StyleGenerator(cfg), "discriminator": StyleDiscriminator(cfg, int(config["d_width"]))}
 
     def sample_fake(self, batch: int) -> torch.Tensor:
-        g = self.model
+        g = self.generator
         z_dim = g.cfg.z_dim
         w = g.mapping(torch.randn(batch, z_dim, device=self.device))
         self._last_w = w
@@ -75,7 +92,7 @@ class StyleGANTrainer(GanTrainer):
     def after_g_step(self) -> None:
         beta = float(self.options.model["w_avg_beta"])
         with torch.no_grad():
-            self.model.w_avg.lerp_(self._last_w.detach().mean(dim=0), 1.0 - beta)
+            self.generator.w_avg.lerp_(self._last_w.detach().mean(dim=0), 1.0 - beta)
 
     @torch.no_grad()
     def sample_ema(self, z: torch.Tensor) -> torch.Tensor:

@@ -9,14 +9,16 @@ from __future__ import annotations
 from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool
 from studio.families.stylegan.ops.explore import (
-    GanDirections, GanGenerate, GanInterpolate, Session, directions, export_gif, generate, interpolate,
-    load_session, save_session,
+    GanDirections, GanDirectionsInfo, GanGenerate, GanInterpolate, GanPicture, GanStrip, Session, directions,
+    export_gif, generate, interpolate, load_session, save_session,
 )
 from studio.families.stylegan.ops.latents import (
     GAN_FAMILIES, NOISE_MODES, Code, Edit, GanModel, NoiseSpec, mix_styles, seed_to_z, truncate,
 )
-from studio.families.stylegan.ops.mixing import NoiseStdMap, StyleMixGrid, heatmap, mixing_grid, noise_std_map
-from studio.families.stylegan.ops.projection import GanProject, project
+from studio.families.stylegan.ops.mixing import (
+    MixingGrid, NoiseSpread, NoiseStdMap, StyleMixGrid, heatmap, mixing_grid, noise_std_map,
+)
+from studio.families.stylegan.ops.projection import GanProject, ProjectionStep, project
 
 HANDLERS = {
     GanGenerate: generate,
@@ -36,7 +38,8 @@ def register(renderer, pool: RuntimePool, request_types=None) -> None:
 
 
 __all__ = [
-    "GAN_FAMILIES", "NOISE_MODES", "Code", "Edit", "GanDirections", "GanGenerate", "GanInterpolate",
-    "GanModel", "GanProject", "HANDLERS", "NoiseSpec", "NoiseStdMap", "Session", "StyleMixGrid", "Target",
+    "GAN_FAMILIES", "NOISE_MODES", "Code", "Edit", "GanDirections", "GanDirectionsInfo", "GanGenerate",
+    "GanInterpolate", "GanModel", "GanPicture", "GanProject", "GanStrip", "HANDLERS", "MixingGrid",
+    "NoiseSpec", "NoiseSpread", "NoiseStdMap", "ProjectionStep", "Session", "StyleMixGrid", "Target",
     "export_gif", "heatmap", "load_session", "mix_styles", "register", "save_session", "seed_to_z", "truncate",
 ]

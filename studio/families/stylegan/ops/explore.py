@@ -53,14 +53,30 @@ class GanDirections:
     components: int = 16
 
 
-def _output(model: GanModel, image, data) -> Output:
-    return Output(image, data, model.backend, model.device, model.model_ms)
+# ---- what the handlers return (RenderResult.payload) ---------------------------------
+@dataclass(frozen=True)
+class GanPicture:
+    label: str  # "seed 3", "projection", ...
+    family: str
+
+
+@dataclass(frozen=True)
+class GanStrip:
+    frames: tuple[np.ndarray, ...]  # uint8, one per step, for the GIF
+    steps: int
+
+
+@dataclass(frozen=True)
+class GanDirectionsInfo:
+    stds: tuple[float, ...]  # standard deviation of w along each direction
+    explained: tuple[float, ...]  # share of the variance of w
+    samples: int
 
 
 def generate(pool: RuntimePool, req: GanGenerate) -> Output:
     model = GanModel(pool, req.target)
     images = model.render([req.code], req.psi, req.cutoff, req.edits, req.noise)
-    return _output(model, to_uint8(images[0]), {"label": req.code.label(), "family": model.family})
+    return model.output(to_uint8(images[0]), GanPicture(req.code.label(), model.family))
 
 
 def interpolation_codes(model: GanModel, a: Code, b: Code, steps: int) -> list[Code]:
@@ -79,15 +95,15 @@ def interpolate(pool: RuntimePool, req: GanInterpolate) -> Output:
     model = GanModel(pool, req.target)
     codes = interpolation_codes(model, req.a, req.b, req.steps)
     images = model.render(codes, req.psi, req.cutoff, req.edits, req.noise)
-    frames = [to_uint8(im) for im in images]
-    return _output(model, image_grid(images, cols=len(codes), pad=1), {"frames": frames, "steps": req.steps})
+    frames = tuple(to_uint8(im) for im in images)
+    return model.output(image_grid(images, cols=len(codes), pad=1), GanStrip(frames, req.steps))
 
 
 def directions(pool: RuntimePool, req: GanDirections) -> Output:
     model = GanModel(pool, req.target)
     found = model.directions(req.samples, req.components)
-    return _output(model, None, {"stds": found.stds.tolist(), "explained": found.explained.tolist(),
-                                 "samples": req.samples})
+    return model.output(None, GanDirectionsInfo(tuple(found.stds.tolist()), tuple(found.explained.tolist()),
+                                                req.samples))
 
 
 # --- files -----------------------------------------------------------------------------

@@ -123,6 +123,7 @@ class GanModel:
         self.is_style = self.family == "stylegan"
         self.runner = None
         self.model_ms = 0.0
+        self.export_pending = False
         if self.is_style:
             self.config = StyleGANConfig.from_dict(cfg)
             self.num_layers = self.config.num_layers
@@ -142,9 +143,18 @@ class GanModel:
 
     def _run(self, graph: str, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         t0 = time.perf_counter()
-        out, self.runner = self.runtime.run(graph, feed, self.target.backend, self.target.device)
+        # wait=False: while a fresh checkpoint's ONNX export runs, torch renders (and says so).
+        out, runner = self.runtime.run(graph, feed, self.target.backend, self.target.device, wait=False)
         self.model_ms += (time.perf_counter() - t0) * 1000.0
+        self.export_pending = self.export_pending or bool(getattr(runner, "export_pending", False))
+        self.runner = runner
         return out
+
+    def output(self, image, payload, final: bool = True):
+        """The renderer's Output for what this model ran: backend, device, model time."""
+        from studio.engine.renderer import Output
+
+        return Output(image, payload, self.backend, self.device, self.model_ms, final, self.export_pending)
 
     def require_style(self, what: str) -> None:
         if not self.is_style:

@@ -44,6 +44,29 @@ class NoiseStdMap:
     seed: int = 0
 
 
+# ---- what the handlers return (RenderResult.payload) ---------------------------------
+@dataclass(frozen=True)
+class MixingGrid:
+    """The grid's layout and its pictures as floats in [0, 1] (the cells, for opening one large)."""
+
+    rows: int
+    cols: int
+    cell: int  # pixels per picture
+    pad: int
+    layers: tuple[int, int]
+    mixes: np.ndarray  # (rows, cols, C, S, S)
+    sources_a: np.ndarray  # (rows, C, S, S)
+    sources_b: np.ndarray  # (cols, C, S, S)
+
+
+@dataclass(frozen=True)
+class NoiseSpread:
+    std: np.ndarray  # (H, W) per-pixel standard deviation over the draws
+    max_std: float
+    mean_image: np.ndarray  # uint8, the average picture over the draws
+    noisy_layers: int
+
+
 def mixing_grid(pool: RuntimePool, req: StyleMixGrid) -> Output:
     model = GanModel(pool, req.target)
     model.require_style("style mixing")
@@ -62,10 +85,9 @@ def mixing_grid(pool: RuntimePool, req: StyleMixGrid) -> Output:
     cells[1:, 0] = sources[:n_rows]
     cells[1:, 1:] = mixes.reshape(n_rows, n_cols, c, s, s)
     grid = image_grid(cells.reshape(-1, c, s, s), cols=n_cols + 1, pad=1)
-    return Output(grid, {"rows": n_rows, "cols": n_cols, "cell": s, "pad": 1, "layers": req.layers,
-                         "mixes": mixes.reshape(n_rows, n_cols, c, s, s),
-                         "sources_a": sources[:n_rows], "sources_b": sources[n_rows:]},
-                  model.backend, model.device, model.model_ms)
+    payload = MixingGrid(n_rows, n_cols, s, 1, tuple(req.layers), mixes.reshape(n_rows, n_cols, c, s, s),
+                         sources[:n_rows], sources[n_rows:])
+    return model.output(grid, payload)
 
 
 def noise_std_map(pool: RuntimePool, req: NoiseStdMap) -> Output:
@@ -81,10 +103,8 @@ def noise_std_map(pool: RuntimePool, req: NoiseStdMap) -> Output:
     std = images.std(axis=0).mean(axis=0)  # over draws, then colour channels
     top = float(std.max())
     # Scaled to its maximum, but float rounding (no noise at all) stays black.
-    return Output(heatmap(std / max(top, 1e-3)),
-                  {"std": std, "max_std": top, "mean_image": to_uint8(images.mean(axis=0)),
-                   "noisy_layers": sum(m != "off" for m in modes)},
-                  model.backend, model.device, model.model_ms)
+    return model.output(heatmap(std / max(top, 1e-3)),
+                        NoiseSpread(std, top, to_uint8(images.mean(axis=0)), sum(m != "off" for m in modes)))
 
 
 # A perceptually ordered dark-to-bright map (black, purple, orange, pale yellow).

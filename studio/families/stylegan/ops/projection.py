@@ -48,6 +48,20 @@ class GanProject:
     classifier: str | None = None  # None: the shipped digit classifier, when there is one
 
 
+@dataclass(frozen=True)
+class ProjectionStep:
+    """A projection's progress; the final one also holds what it found."""
+
+    step: int
+    steps: int
+    loss: tuple[float, ...]  # the distance after every step so far
+    seconds: float
+    space: str
+    ws: tuple[tuple[float, ...], ...] | None = None  # final: one w per layer
+    noise: tuple[np.ndarray, ...] | None = field(default=None, compare=False)  # final: its noise maps
+    classifier: str = ""  # why the classifier's features were not used ("" when they were)
+
+
 def default_classifier() -> Path:
     return shipped_checkpoint_dir() / CLASSIFIER_NAME
 
@@ -206,17 +220,14 @@ def project(pool: RuntimePool, req: GanProject):
         if step % req.report_every == 0 and step < req.steps:
             yield _report(target_np, image, curve, step, req, t_start, str(device.type), final=False)
     ws_final = w_opt.detach().expand(1, model.num_layers, -1)[0].cpu().numpy().copy()
-    out = _report(target_np, image, curve, step, req, t_start, str(device.type), final=True)
-    out.data.update({"ws": tuple(tuple(float(v) for v in layer) for layer in ws_final),
-                     "noise": tuple(n.detach().cpu().numpy()[0].copy() for n in noises),
-                     "classifier": "" if classifier is not None else why_not,
-                     "space": req.space})
-    yield out
+    yield _report(target_np, image, curve, step, req, t_start, str(device.type), final=True,
+                  ws=tuple(tuple(float(v) for v in layer) for layer in ws_final),
+                  noise=tuple(n.detach().cpu().numpy()[0].copy() for n in noises),
+                  classifier="" if classifier is not None else why_not)
 
 
-def _report(target_np, image, curve, step, req, t_start, device: str, final: bool) -> Output:
+def _report(target_np, image, curve, step, req, t_start, device: str, final: bool, **found) -> Output:
     current = (image.detach().clamp(-1, 1).cpu().numpy()[0] + 1.0) * 0.5
     pair = image_grid(np.stack([target_np, current]), cols=2, pad=1)
-    return Output(pair, {"step": step, "steps": req.steps, "loss": list(curve),
-                         "seconds": time.perf_counter() - t_start},
-                  "torch", device, None, final)
+    payload = ProjectionStep(step, req.steps, tuple(curve), time.perf_counter() - t_start, req.space, **found)
+    return Output(pair, payload, "torch", device, None, final)

@@ -86,7 +86,7 @@ def style_mixing_grid(checkpoint: str, repeats: int) -> dict:
         t0 = time.perf_counter()
         QTest.mouseClick(buttons[(i + 1) % len(buttons)], Qt.MouseButton.LeftButton)
         samples.append(_wait_painted(app, panel.grid, frame, t0))
-    rows, cols = panel.last_grid.data["rows"], panel.last_grid.data["cols"]
+    rows, cols = panel.last_grid.payload.rows, panel.last_grid.payload.cols
     window.close()
     ctx.bridge.shutdown()
     out = _percentiles(samples, "style_mixing_grid")

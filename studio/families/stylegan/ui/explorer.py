@@ -18,7 +18,7 @@ from studio.engine.renderer import RenderResult
 from studio.families.stylegan import ops
 from studio.families.stylegan.ui.projection_box import ProjectionBox
 from studio.families.stylegan.ui.widgets import GanCheckpointPicker, LayerRange, projection_store
-from studio.ui.panel import Panel
+from studio.ui.panel import RenderPanel
 from studio.ui.widgets.image_view import ImageView
 from studio.ui.widgets.latent_sliders import LatentSliders
 
@@ -28,7 +28,7 @@ PCA_SPAN = 5.0  # edits in standard deviations along each direction
 MAX_SEED = 2 ** 31 - 1
 
 
-class GanExplorerPanel(Panel):
+class GanExplorerPanel(RenderPanel):
     name = "gan"
     title = "GAN explorer"
     families = ("stylegan", "dcgan")
@@ -342,7 +342,7 @@ class GanExplorerPanel(Panel):
             return
         self.projection.start(self.target(), source)
 
-    def _projected(self, code: ops.Code, data: dict) -> None:
+    def _projected(self, code: ops.Code, step: ops.ProjectionStep) -> None:
         self.projected_name = self.store.add(code, self.checkpoint)
         self.projected = code
         self.render_image()
@@ -361,12 +361,12 @@ class GanExplorerPanel(Panel):
             self.code_label.setText(text)
         elif view == "strip":
             self.strip.set_image(result.image)
-            self.strip_frames = list(result.data["frames"])
+            self.strip_frames = list(result.payload.frames)
             self.gif_button.setEnabled(True)
         elif view == "directions":
             for k, label in enumerate(self.pca_labels):
-                if k < len(result.data["explained"]):
-                    label.setText(f"PC{k} ({100 * result.data['explained'][k]:.0f}%)")
+                if k < len(result.payload.explained):
+                    label.setText(f"PC{k} ({100 * result.payload.explained[k]:.0f}%)")
 
     # --- files ---------------------------------------------------------------------
     def session(self) -> ops.Session:

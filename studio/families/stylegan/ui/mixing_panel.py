@@ -19,7 +19,7 @@ from studio.families.stylegan import ops
 from studio.families.stylegan.ui.widgets import (
     RESOLUTIONS, GanCheckpointPicker, LayerRange, parse_sources, projection_store,
 )
-from studio.ui.panel import Panel
+from studio.ui.panel import RenderPanel
 from studio.ui.widgets.image_view import ImageView
 
 
@@ -45,7 +45,7 @@ class CellDialog(QDialog):
         self.raise_()
 
 
-class StyleMixingPanel(Panel):
+class StyleMixingPanel(RenderPanel):
     name = "style-mixing"
     title = "Style mixing"
     families = ("stylegan",)
@@ -166,12 +166,12 @@ class StyleMixingPanel(Panel):
         """(row, column) of the mix under normalised point (u, v); None on the sources or a border."""
         if self.last_grid is None:
             return None
-        data = self.last_grid.data
-        step = data["cell"] + data["pad"]
+        grid = self.last_grid.payload
+        step = grid.cell + grid.pad
         height, width = self.last_grid.image.shape[:2]
-        col = int((u * width - data["pad"]) // step)
-        row = int((v * height - data["pad"]) // step)
-        if 1 <= row <= data["rows"] and 1 <= col <= data["cols"]:
+        col = int((u * width - grid.pad) // step)
+        row = int((v * height - grid.pad) // step)
+        if 1 <= row <= grid.rows and 1 <= col <= grid.cols:
             return row - 1, col - 1
         return None
 
@@ -181,15 +181,15 @@ class StyleMixingPanel(Panel):
             self.open_cell(*cell)
 
     def open_cell(self, row: int, col: int) -> None:
-        data, request = self.last_grid.data, self.last_grid.request
-        a, b = data["layers"]
+        grid, request = self.last_grid.payload, self.last_grid.request
+        a, b = grid.layers
         texts = {"a": f"A: {_label(request.rows[row], self.store)}",
                  "b": f"B: {_label(request.cols[col], self.store)}",
                  "mix": f"A with B's layers {a}-{b} ({RESOLUTIONS[a]}-{RESOLUTIONS[b]} px)"}
         if self.dialog is None:
             self.dialog = CellDialog(self)
-        self.dialog.show_cell(to_uint8(data["sources_a"][row]), to_uint8(data["mixes"][row, col]),
-                              to_uint8(data["sources_b"][col]), texts)
+        self.dialog.show_cell(to_uint8(grid.sources_a[row]), to_uint8(grid.mixes[row, col]),
+                              to_uint8(grid.sources_b[col]), texts)
 
 
 def _label(code: ops.Code, store) -> str:

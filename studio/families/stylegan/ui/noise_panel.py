@@ -16,14 +16,14 @@ from studio.core.checkpoint import CheckpointError
 from studio.engine.renderer import RenderResult
 from studio.families.stylegan import ops
 from studio.families.stylegan.ui.widgets import RESOLUTIONS, GanCheckpointPicker
-from studio.ui.panel import Panel
+from studio.ui.panel import RenderPanel
 from studio.ui.widgets.image_view import ImageView
 
 MODES = (("random per render", "random"), ("fixed", "fixed"))
 DRAWS = 32
 
 
-class NoisePanel(Panel):
+class NoisePanel(RenderPanel):
     name = "noise"
     title = "Noise"
     families = ("stylegan",)
@@ -177,8 +177,8 @@ class NoisePanel(Panel):
             self.image.set_image(result.image)
         elif view == "std":
             self.std_map.set_image(result.image)
-            self.std_label.setText(f"max std {result.data['max_std']:.3f} (of the [0, 1] range), "
-                                   f"{result.data['noisy_layers']} noisy layers")
+            self.std_label.setText(f"max std {result.payload.max_std:.3f} (of the [0, 1] range), "
+                                   f"{result.payload.noisy_layers} noisy layers")
 
     def _painted(self, view: str) -> None:
         self._shown[view] = True

@@ -21,7 +21,7 @@ CHANNEL = "gan.project"
 
 
 class ProjectionBox(QGroupBox):
-    projected = Signal(object, dict)  # the Code found, and the final result's data
+    projected = Signal(object, object)  # the Code found, and the final ProjectionStep
     failed = Signal(str)
 
     def __init__(self, pool, parent=None):
@@ -46,7 +46,7 @@ class ProjectionBox(QGroupBox):
         self._plot = None  # pyqtgraph, built on first use (start-up time)
         self._curve = None
         self.running = False
-        self.last_data: dict | None = None
+        self.last_step: ops.ProjectionStep | None = None
         row = QHBoxLayout()
         row.addWidget(self.space)
         row.addWidget(self.progress, 1)
@@ -95,18 +95,18 @@ class ProjectionBox(QGroupBox):
             self._finish("")
             self.failed.emit(result.error)
             return
-        data = result.data
+        step: ops.ProjectionStep = result.payload
         self.pair.set_image(result.image)
-        curve = np.asarray(data["loss"], dtype=float)
+        curve = np.asarray(step.loss, dtype=float)
         if len(curve):
             self._curve.setData(np.arange(1, len(curve) + 1), curve)
-        self.progress.setValue(100 if result.final else int(100 * data["step"] / max(1, data["steps"])))
+        self.progress.setValue(100 if result.final else int(100 * step.step / max(1, step.steps)))
         if result.final:
-            self.last_data = data
-            note = "" if not data.get("classifier") else f"; pixel loss only ({data['classifier']})"
-            self._finish(f"{data['step']} steps in {data['seconds']:.1f} s, loss {curve[0]:.4f} -> "
+            self.last_step = step
+            note = f"; pixel loss only ({step.classifier})" if step.classifier else ""
+            self._finish(f"{step.step} steps in {step.seconds:.1f} s, loss {curve[0]:.4f} -> "
                          f"{curve[-1]:.4f}{note}")
-            self.projected.emit(ops.Code(ws=data["ws"], noise=data["noise"]), data)
+            self.projected.emit(ops.Code(ws=step.ws, noise=step.noise), step)
 
     def shutdown(self) -> None:
         self.bridge.shutdown()
