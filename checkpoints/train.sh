@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Retrain the shipped checkpoints from the MNIST digits in ../shared/datasets/mnist.
-# Usage: bash checkpoints/train.sh [classifier|vae2d|vae16d|ddpm ...]   (default: all)
+# Usage: bash checkpoints/train.sh [classifier|vae2d|vae16d|ddpm|dcgan|stylegan ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 RUNS=${RUNS:-runs}  # training runs (checkpoints, logs); the shipped files go to studio/checkpoints/
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(classifier vae2d vae16d ddpm)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(classifier vae2d vae16d ddpm dcgan stylegan)
 for t in "${targets[@]}"; do
   case "$t" in
     classifier) $PY -m studio.train classifier --steps 4000 --batch-size 128 --lr 2e-3 --schedule cosine --holdout 1000 \
@@ -17,6 +17,16 @@ for t in "${targets[@]}"; do
               --out "$RUNS"/vae_mnist_16d --export studio/checkpoints/vae_mnist_16d.safetensors ;;
     ddpm)   $PY -m studio.train diffusion --steps 4000 --batch-size 64 --lr 1e-3 --schedule cosine --holdout 1000 --set base=24 \
               --checkpoint-every 500 --out "$RUNS"/unet_ddpm_mnist --export studio/checkpoints/unet_ddpm_mnist.safetensors ;;
+    dcgan)  $PY -m studio.train dcgan --steps 6000 --batch-size 64 --lr 2e-4 --holdout 1000 --threads 1 \
+              --set width=32 --set label_smoothing=0.1 --set instance_noise=0.1 \
+              --checkpoint-every 1000 --out "$RUNS"/dcgan_mnist --export studio/checkpoints/dcgan_mnist.safetensors
+            $PY checkpoints/evaluate_gan.py studio/checkpoints/dcgan_mnist.safetensors --write-metrics ;;
+    # StyleGAN on the digits recoloured at load time (recolour=true is the family default; seed 0).
+    stylegan) $PY -m studio.train stylegan --steps 4000 --batch-size 16 --lr 2e-3 --holdout 1000 --threads 1 \
+              --set 'widths=[64,64,32,16]' --checkpoint-every 500 --out "$RUNS"/stylegan_mnist_colour \
+              --export studio/checkpoints/stylegan_mnist_colour.safetensors
+            $PY checkpoints/evaluate_gan.py studio/checkpoints/stylegan_mnist_colour.safetensors --projection 100 \
+              --write-metrics ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done

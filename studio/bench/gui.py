@@ -15,4 +15,17 @@ def bench(quick: bool) -> dict:
         return {"error": "no shipped VAE checkpoint"}
     result = bench_gui.slider_to_pixels(str(vae[0]), moves=40 if quick else 200)
     result["startup_ms"] = bench_gui.startup_ms(1 if quick else 5, Path(__file__).resolve().parents[2])
+    result.update(_gan(quick))
     return result
+
+
+def _gan(quick: bool) -> dict:
+    """The GAN explorer's slider-to-pixels and the style-mixing grid (4x4) on the shipped StyleGAN."""
+    from studio.families.stylegan.ui import bench as gan_bench
+
+    stylegan = shipped("stylegan")
+    if not stylegan:
+        return {"gan_error": "no shipped StyleGAN checkpoint"}
+    out = gan_bench.gan_slider_to_pixels(str(stylegan[0]), moves=40 if quick else 200)
+    out.update(gan_bench.style_mixing_grid(str(stylegan[0]), repeats=15 if quick else 60))
+    return out

@@ -46,6 +46,8 @@ class FamilySpec:
     panel: str | None = None  # "module:PanelClass" (Qt), shown as --panel panel_name
     panel_name: str | None = None
     panel_title: str = ""
+    # More panels of the family, each (panel name, "module:PanelClass", tab title).
+    extra_panels: tuple[tuple[str, str, str], ...] = ()
     # Training-form starting points (steps, batch_size, lr, model options as text).
     form_defaults: dict[str, Any] = field(default_factory=dict)
     cli_options: tuple[CliOption, ...] = ()
@@ -64,14 +66,40 @@ class FamilySpec:
         ref = getattr(self, part)
         if not ref:
             raise LookupError(f"the '{self.name}' family has no {part}")
-        module, _, attr = ref.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return load_ref(ref)
+
+    def panels(self) -> list["PanelRef"]:
+        """Every panel the family names, its main panel first."""
+        found = []
+        if self.panel and self.panel_name:
+            found.append(PanelRef(self.panel_name, self.panel, self.panel_title or self.title, self.name))
+        found += [PanelRef(name, ref, title, self.name) for name, ref, title in self.extra_panels]
+        return found
 
     def build_model(self, config: dict[str, Any]):
         return self.load("model")(dict(config))
 
     def graph_specs(self, model) -> dict:
         return self.load("graphs")(model)
+
+
+def load_ref(ref: str):
+    """Import ``"module:attribute"``."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class PanelRef:
+    """A panel named by a family descriptor: ``--panel name``, its class and tab title."""
+
+    name: str
+    ref: str  # "module:PanelClass"
+    title: str
+    family: str  # the descriptor that names it
+
+    def load(self):
+        return load_ref(self.ref)
 
 
 class UnknownFamily(KeyError):
@@ -115,5 +143,18 @@ def generator_families() -> list[str]:
 
 
 def panel_families() -> dict[str, FamilySpec]:
-    """Families with a panel, by panel name."""
-    return {f.panel_name: f for f in families().values() if f.panel and f.panel_name}
+    """Families with a panel, by panel name (a panel two families share goes to the first)."""
+    return {name: families()[ref.family] for name, ref in family_panels().items()}
+
+
+def family_panels() -> dict[str, PanelRef]:
+    """Every family panel (main and extra), by panel name, in registry order.
+
+    Two families may name the same panel (one explorer for DCGAN and StyleGAN);
+    the first in registry order lists it.
+    """
+    found: dict[str, PanelRef] = {}
+    for spec in families().values():
+        for ref in spec.panels():
+            found.setdefault(ref.name, ref)
+    return found

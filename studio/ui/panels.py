@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from studio.core.family import FamilySpec, panel_families
+from studio.core.family import family_panels, families
 
 # Panels that belong to no single family: (class, tab title).
 GENERAL_PANELS: dict[str, tuple[str, str]] = {
@@ -19,27 +19,28 @@ GENERAL_PANELS: dict[str, tuple[str, str]] = {
 
 def panel_names() -> list[str]:
     """Family panels in registry order, then the general ones."""
-    return list(panel_families()) + list(GENERAL_PANELS)
+    return list(family_panels()) + list(GENERAL_PANELS)
 
 
 def panel_for_family(family: str) -> str | None:
     """The panel that shows checkpoints of ``family`` (None if no panel does)."""
-    return next((name for name, spec in panel_families().items() if spec.name == family), None)
+    spec = families().get(family)
+    return spec.panel_name if spec is not None and spec.panel and spec.panel_name else None
 
 
 def panel_title(name: str) -> str:
-    spec: FamilySpec | None = panel_families().get(name)
-    if spec is not None:
-        return spec.panel_title or spec.title
+    ref = family_panels().get(name)
+    if ref is not None:
+        return ref.title
     if name in GENERAL_PANELS:
         return GENERAL_PANELS[name][1]
     return name.replace("-", " ").title()
 
 
 def panel_class(name: str):
-    spec = panel_families().get(name)
-    if spec is not None:
-        return spec.load("panel")
+    ref = family_panels().get(name)
+    if ref is not None:
+        return ref.load()
     if name not in GENERAL_PANELS:
         raise KeyError(f"no panel called '{name}' (known: {', '.join(panel_names())})")
     module, _, attr = GENERAL_PANELS[name][0].partition(":")

@@ -1,0 +1,31 @@
+"""A compact StyleGAN (32x32): everything about the family, named in one place."""
+
+from studio.core.family import CliOption, FamilySpec
+
+_UI = "studio.families.stylegan.ui"
+
+FAMILY = FamilySpec(
+    name="stylegan",
+    title="StyleGAN",
+    summary="Mapping network z -> w, 8 per-layer styles on a learned constant, per-layer noise.",
+    model="studio.families.stylegan.model:build_stylegan",
+    graphs="studio.families.stylegan.graphs:stylegan_graphs",
+    trainer="studio.families.stylegan.trainer:StyleGANTrainer",
+    # The latent explorer serves DCGAN checkpoints too (the DCGAN descriptor names it as well).
+    panel=f"{_UI}.explorer:GanExplorerPanel",
+    panel_name="gan",
+    panel_title="GAN explorer",
+    extra_panels=(
+        ("style-mixing", f"{_UI}.mixing_panel:StyleMixingPanel", "Style mixing"),
+        ("noise", f"{_UI}.noise_panel:NoisePanel", "Noise"),
+    ),
+    form_defaults={"steps": 4000, "batch_size": 16, "lr": 2e-3,
+                   "model": "loss=ns, r1_gamma=0.1, mixing_prob=0.9, recolour=true"},
+    cli_options=(
+        CliOption("--loss", "loss", str, "ns, lsgan, wgan-gp or hinge"),
+        CliOption("--d-steps", "d_steps", int, "discriminator updates per generator update"),
+        CliOption("--mixing-prob", "mixing_prob", float, "share of samples trained with two latents"),
+    ),
+    preprocessing="rgb",
+    order=32,
+)
