@@ -69,7 +69,7 @@ class DiffusionPanel(Panel):
         self.landmarks: explain.ScheduleLandmarks | None = None
         self.input_image: np.ndarray | None = None  # (C, H, W) in [0, 1]
         self._first_after: int | None = None  # the x_t frame whose painting reports the first image
-        self._equations_after_paint = False
+        self._explain_after_paint = False
         self._build()
         self.open_initial_checkpoint(self.picker)
 
@@ -327,24 +327,29 @@ class DiffusionPanel(Panel):
         if self.state.playing or running:
             self.explain_throttle.request()  # moving: follow at a readable rate
         else:
-            # Stopped here: the numbers now, new equations once the picture is on screen (they take ~50 ms).
+            # Stopped here: explain this frame, drawn once its picture is on screen (it takes ~10-50 ms).
             self.schedule_plot.marker_throttle.flush()
-            self._explain_now(equations=False)
-            self._equations_after_paint = True
+            self.explain_throttle.cancel()
+            self._update_explain(draw=False)
+            self._explain_after_paint = True
 
     def _x_t_painted(self, frame: int) -> None:
-        if self._equations_after_paint:
-            self._equations_after_paint = False
-            QTimer.singleShot(0, self._explain_now)  # not inside this paint event; before a --screenshot grab
+        if self._explain_after_paint:
+            self._explain_after_paint = False
+            QTimer.singleShot(0, self._draw_explain)  # not inside this paint event; before a --screenshot grab
         if self._first_after is not None and frame >= self._first_after:
             self._first_after = None
             self.mark_first_image()  # only a finished sample counts (``--screenshot`` waits for it)
 
-    def _explain_now(self, equations: bool = True) -> None:
+    def _explain_now(self) -> None:
         self.explain_throttle.cancel()
-        self._update_explain(drawn_only=not equations)
+        self._update_explain(drawn_only=False)
 
-    def _update_explain(self, drawn_only: bool | None = None) -> None:
+    def _draw_explain(self) -> None:
+        for box in self.explain_boxes.values():
+            box.draw()
+
+    def _update_explain(self, drawn_only: bool | None = None, draw: bool = True) -> None:
         frame, settings = self.state.frame(), self.state.recorded_with
         if frame is None or settings is None or self.noise_schedule is None:
             return
@@ -354,9 +359,10 @@ class DiffusionPanel(Panel):
         # numbers follow and equations with new numbers wait until the picture stops.
         if drawn_only is None:
             drawn_only = self.state.playing or (self.state.recording and not frame.final)
-        self.explain_boxes["forward"].set_content(*explain.forward_explanation(numbers), drawn_only)
-        self.explain_boxes["update"].set_content(*explain.update_explanation(numbers), drawn_only)
-        self.explain_boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks), drawn_only)
+        boxes = self.explain_boxes
+        boxes["forward"].set_content(*explain.forward_explanation(numbers), drawn_only, draw)
+        boxes["update"].set_content(*explain.update_explanation(numbers), drawn_only, draw)
+        boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks), drawn_only, draw)
 
     def image_dropped(self, source: str | bytes) -> None:
         self.set_input_image(source)
