@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+    QApplication, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
     QWidget,
 )
 
@@ -348,6 +348,8 @@ class DiffusionPanel(Panel):
     def _draw_explain(self) -> None:
         for box in self.explain_boxes.values():
             box.draw()
+        # Lay the new text out now, not at the next turn of the event loop: a --screenshot grab follows.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
 
     def _update_explain(self, drawn_only: bool | None = None, draw: bool = True) -> None:
         frame, settings = self.state.frame(), self.state.recorded_with
