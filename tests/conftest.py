@@ -31,6 +31,14 @@ def _isolated_cache(tmp_path_factory):
         os.environ["GENERATIVE_STUDIO_CACHE"] = old
 
 
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path, monkeypatch):
+    """Each test's window remembers into its own file, never the user's settings."""
+    path = tmp_path / "studio-settings.ini"
+    monkeypatch.setenv("GENERATIVE_STUDIO_SETTINGS", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def mnist_small():
     """The first 512 shared MNIST digits (never copied into the repo)."""

@@ -112,3 +112,136 @@ def test_an_onnx_file_is_named_as_such():
 
     with pytest.raises(CheckpointError, match="ONNX model"):
         load_checkpoint(REPO / "studio" / "checkpoints" / "vae_mnist_2d.decode.onnx")
+
+
+def save_with_header_length(tmp_path, target: int):
+    """A real checkpoint whose safetensors header is exactly ``target`` bytes (padded metadata)."""
+    pad = 0
+    while True:
+        ckpt = make()
+        ckpt.extra = {"pad": "x" * pad}
+        path = save_checkpoint(ckpt, tmp_path / f"h{target}.safetensors")
+        n = int.from_bytes(path.read_bytes()[:8], "little")
+        if n == target:
+            return path
+        assert n < target, "padding overshot the target header length"
+        pad += max(1, target - n - 8)
+
+
+@pytest.mark.parametrize("header_length", [640, 896, 1152, 1408])
+def test_header_lengths_that_start_like_a_pickle_still_load(tmp_path, header_length):
+    path = save_with_header_length(tmp_path, header_length)
+    assert path.read_bytes()[:2] == bytes([0x80, header_length >> 8])  # what a pickle starts with
+    assert load_checkpoint(path).step == 5
+    assert read_metadata(path)["family"] == "vae"
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("header_nested", "recursion limit"),
+    ("metadata_nested", "nested too deeply"),
+    ("metadata_block_list", "expected a map"),
+    ("metadata_is_list", "metadata is a list"),
+    ("step_is_text", "'step' should be an integer, not a string 'ten'"),
+    ("step_negative", "'step' is negative"),
+    ("family_is_list", "'family' should be a string, not a list"),
+    ("family_surrogate", "is not a model family name"),
+    ("config_is_text", "'config' should be an object, not a string"),
+    ("version_is_text", "format version '1' is not supported"),
+])
+def test_bad_metadata_is_one_line_naming_the_file(tmp_path, name, problem):
+    from hostile_files import hostile_checkpoints
+
+    data = dict(hostile_checkpoints(tmp_path / "marker"))[name + ".safetensors"]
+    path = tmp_path / (name + ".safetensors")
+    path.write_bytes(data)
+    for read in (load_checkpoint, read_metadata):
+        with pytest.raises(CheckpointError) as info:
+            read(path)
+        message = str(info.value)
+        assert problem in message and str(path) in message and "\n" not in message
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_refused(tmp_path, bad):
+    ckpt = make()
+    ckpt.weights["layer.weight"] = np.full((2, 3), bad, np.float32)
+    path = save_checkpoint(ckpt, tmp_path / "diverged.safetensors")
+    with pytest.raises(CheckpointError, match=r"diverged.safetensors: 6 of 8 weights are NaN or infinite"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "weights.npz"])
+def test_a_renamed_npy_is_named(tmp_path, name):
+    path = tmp_path / name
+    with open(path, "wb") as f:
+        np.save(f, np.zeros(4, np.float32))
+    with pytest.raises(CheckpointError, match=f"{name}: refused, this is a NumPy .npy array"):
+        load_checkpoint(path)
+
+
+def test_read_checkpoint_file_hashes_the_bytes_it_parsed(tmp_path):
+    import hashlib
+
+    from studio.core.checkpoint import load_checkpoint_bytes, read_checkpoint_file
+
+    path = save_checkpoint(make(), tmp_path / "c.safetensors")
+    ckpt, digest = read_checkpoint_file(path)
+    data = path.read_bytes()
+    assert digest == hashlib.sha256(data).hexdigest()
+    np.testing.assert_array_equal(ckpt.weights["layer.weight"], make().weights["layer.weight"])
+    # The same parser works on bytes alone: the engine hashes and parses one buffer.
+    path.unlink()
+    assert load_checkpoint_bytes(data, path).step == 5
+
+
+def vae_checkpoint(config_changes=None, drop=None):
+    pytest.importorskip("torch")
+    from studio.families.vae.model import VAE, VAEConfig
+
+    cfg = VAEConfig(latent_dim=3, width=8, hidden=32)
+    weights = {k: v.numpy() for k, v in VAE(cfg).state_dict().items() if k != drop}
+    config = {**cfg.to_dict(), **(config_changes or {})}
+    return Checkpoint("vae", config, weights, "random", 0)
+
+
+@pytest.mark.parametrize("changes, drop, problem", [
+    ({"latent_dim": 5}, None, "of the wrong shape"),
+    (None, "decoder.fc.0.weight", "1 missing (e.g. 'decoder.fc.0.weight')"),
+    ({"latent_dim": "three"}, None, "does not build a 'vae' model"),
+])
+def test_weights_that_do_not_fit_their_model_are_caught(tmp_path, changes, drop, problem):
+    from studio.core.checkpoint import check_fits_model
+
+    path = save_checkpoint(vae_checkpoint(changes, drop), tmp_path / "misfit.safetensors")
+    ckpt = load_checkpoint(path)  # the file itself is sound
+    with pytest.raises(CheckpointError) as info:
+        check_fits_model(ckpt)
+    assert "misfit.safetensors" in str(info.value) and problem in str(info.value)
+
+
+def test_unknown_family_is_caught_by_the_fit_check(tmp_path):
+    from studio.core.checkpoint import check_fits_model
+
+    ckpt = vae_checkpoint()
+    ckpt.family = "glow"
+    path = save_checkpoint(ckpt, tmp_path / "glow.safetensors")
+    with pytest.raises(CheckpointError, match="glow.safetensors: unknown model family 'glow'"):
+        check_fits_model(load_checkpoint(path))
+
+
+def test_a_passed_fit_check_is_remembered_for_that_file_only(tmp_path, monkeypatch):
+    from studio.core.checkpoint import check_fits_model, read_checkpoint_file
+    from studio.core.family import FamilySpec
+
+    monkeypatch.setenv("GENERATIVE_STUDIO_CACHE", str(tmp_path / "cache"))
+    good = save_checkpoint(vae_checkpoint(), tmp_path / "good.safetensors")
+    check_fits_model(*read_checkpoint_file(good))
+
+    def no_torch_please(self, config):
+        raise RuntimeError("the model was built again")
+
+    monkeypatch.setattr(FamilySpec, "build_model", no_torch_please)
+    check_fits_model(*read_checkpoint_file(good))  # remembered: no model built
+    other = save_checkpoint(vae_checkpoint({"beta": 2.0}), tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="the model was built again"):
+        check_fits_model(*read_checkpoint_file(other))

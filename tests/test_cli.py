@@ -83,3 +83,47 @@ def test_training_on_a_bad_dataset_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     out = run("-m", "studio.train", "vae", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r"))
     assert out.returncode == 2 and "holds no images" in out.stderr and "Traceback" not in out.stderr
+
+
+def _digits(tmp_path, mnist_small, n=128):
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=(mnist_small.images[:n, 0] * 255).astype(np.uint8), labels=mnist_small.labels[:n])
+    return data
+
+
+def test_a_finished_run_is_not_overwritten_and_resume_keeps_its_saved_options(tmp_path, mnist_small):
+    from studio.core.checkpoint import read_metadata
+
+    data, run_dir = _digits(tmp_path, mnist_small), tmp_path / "run"
+    first = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(run_dir), "--steps", "6",
+                "--batch-size", "16", "--lr", "0.002", "--set", "width=8", "--set", "hidden=32")
+    assert first.returncode == 0, first.stderr
+    stamp = (run_dir / "last.safetensors").stat().st_mtime_ns
+    again = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(run_dir), "--steps", "6")
+    assert again.returncode == 2 and "--resume" in again.stderr and "new --out" in again.stderr
+    assert (run_dir / "last.safetensors").stat().st_mtime_ns == stamp  # untouched
+    # --resume needs no family and takes the run's own options; only --steps extends it.
+    resumed = run("-m", "studio.train", "--out", str(run_dir), "--resume", "--steps", "9")
+    assert resumed.returncode == 0, resumed.stderr
+    meta = read_metadata(run_dir / "last.safetensors")
+    saved = meta["extra"]["options"]
+    assert meta["step"] == 9 and saved["batch_size"] == 16 and saved["lr"] == 0.002
+    assert meta["config"]["width"] == 8 and saved["data"] == str(data)
+    changed = run("-m", "studio.train", "--out", str(run_dir), "--resume", "--steps", "12", "--lr", "0.5")
+    assert changed.returncode == 2 and "--lr 0.5" in changed.stderr and "Traceback" not in changed.stderr
+
+
+def test_usage_errors_exit_2_with_one_line(tmp_path):
+    cases = [
+        (["vae", "--set", "colour=3"], "unknown VAE model option colour (valid: beta, channels, hidden, "
+                                       "image_size, latent_dim, width)"),
+        (["diffusion", "--latent-dim", "3"], "--latent-dim is a vae option"),
+        (["vae", "--set", "width"], "--set expects KEY=VALUE"),
+        (["--steps", "5"], "name the model family"),
+        (["--resume"], "no checkpoint to resume from"),
+    ]
+    for args, message in cases:
+        out = run("-m", "studio.train", "--out", str(tmp_path / "r"), *args, timeout=60)
+        assert out.returncode == 2, (args, out.stderr)
+        assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").glob("*.safetensors"))

@@ -93,9 +93,9 @@ def test_shipped_unet_onnx_matches_torch(pool):
     assert rt.config["image_size"] == 28 and SHIPPED.stat().st_size < 8_000_000
 
 
-def recorded_steps(outputs) -> list[dict]:
+def recorded_steps(outputs) -> list:
     """Every step a sample delivered, in order, whichever delivery carried it."""
-    return [step for o in outputs for step in o.data.get("steps", [])]
+    return [step for o in outputs for step in o.payload.steps]
 
 
 def test_sampling_records_every_step_and_replays_a_seed(pool, tiny):
@@ -107,29 +107,30 @@ def test_sampling_records_every_step_and_replays_a_seed(pool, tiny):
     assert len(partial) == 9 and all(not o.final for o in partial) and final.final
     steps = recorded_steps(outs)
     s = DDIMSampler(NoiseSchedule.from_config({}))
-    assert [st["t"] for st in steps] == [int(t) + 1 for t in s.set_timesteps(10)]
-    assert [st["k"] for st in steps] == list(range(10))
+    assert all(isinstance(o.payload, ops.DiffusionSteps) for o in partial)
+    assert isinstance(final.payload, ops.DiffusionDone)
+    assert [st.t for st in steps] == [int(t) + 1 for t in s.set_timesteps(10)]
+    assert [st.k for st in steps] == list(range(10))
     for st in steps:
-        assert all(st[key].dtype == np.float32 and st[key].shape == (2, 1, 28, 28)
-                   for key in ("x_t", "x0", "eps", "added"))
-        assert ops.tile(ops.step_images(st["x_t"], st["x0"], st["eps"], st["added"])["x_t"]).shape == (30, 59)
-    assert final.data["samples"].shape == (2, 1, 28, 28)
-    np.testing.assert_array_equal(ops.tile(final.data["final_images"]), final.data["final"])
+        assert all(a.dtype == np.float32 and a.shape == (2, 1, 28, 28) for a in (st.x_t, st.x0, st.eps, st.added))
+        assert ops.tile(ops.step_images(st.x_t, st.x0, st.eps, st.added)["x_t"]).shape == (30, 59)
+    assert final.payload.samples.shape == (2, 1, 28, 28)
+    np.testing.assert_array_equal(ops.tile(final.payload.final_images), final.payload.final)
     again = recorded_steps(ops.sample(pool, req))
     for a, b in zip(steps, again):
         for key in ("x_t", "x0", "eps", "added"):
-            np.testing.assert_array_equal(a[key], b[key])
-    np.testing.assert_array_equal(final.data["samples"], list(ops.sample(pool, req))[-1].data["samples"])
+            np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    np.testing.assert_array_equal(final.payload.samples, list(ops.sample(pool, req))[-1].payload.samples)
     other = list(ops.sample(pool, ops.DiffusionSample(target, "ddim", 10, 0.5, seed=4, batch=2)))
-    assert np.abs(other[-1].data["samples"] - final.data["samples"]).max() > 0.05
+    assert np.abs(other[-1].payload.samples - final.payload.samples).max() > 0.05
 
 
 def test_sampling_coalesces_steps_into_few_deliveries(pool, tiny):
     # A long interval: the first step goes out at once, every other one with the finished sample.
     req = ops.DiffusionSample(ops.Target(tiny, "onnx", "cpu"), "ddim", steps=12, frame_interval_s=60.0)
     outs = list(ops.sample(pool, req))
-    assert [len(o.data["steps"]) for o in outs] == [1, 11] and outs[-1].final
-    assert [st["k"] for st in recorded_steps(outs)] == list(range(12))
+    assert [len(o.payload.steps) for o in outs] == [1, 11] and outs[-1].final
+    assert [st.k for st in recorded_steps(outs)] == list(range(12))
 
 
 def test_tile_lays_out_like_image_grid():
@@ -143,19 +144,19 @@ def test_forward_process_at_t0_is_the_input_and_sdedit_starts_from_it(pool, tiny
     target = ops.Target(tiny, "onnx", "cpu")
     image = np.random.default_rng(1).uniform(0, 1, (1, 28, 28)).astype(np.float32)
     out0 = ops.forward(pool, ops.DiffusionForward(target, image, t=0, seed=9))
-    np.testing.assert_allclose(out0.data["x_t"], image * 2 - 1, atol=1e-6)
+    np.testing.assert_allclose(out0.payload.x_t, image * 2 - 1, atol=1e-6)
     np.testing.assert_array_equal(out0.image, ops.image_grid(image[None], cols=1, pad=0))
-    assert out0.data["alpha_bar"] == 1.0
+    assert out0.payload.alpha_bar == 1.0
     out_T = ops.forward(pool, ops.DiffusionForward(target, image, t=1000, seed=9))
-    corr = np.corrcoef(out_T.data["x_t"].ravel(), image.ravel())[0, 1]
+    corr = np.corrcoef(out_T.payload.x_t.ravel(), image.ravel())[0, 1]
     assert abs(corr) < 0.1  # pure noise at T
     out = ops.forward(pool, ops.DiffusionForward(target, image, t=400, seed=9))
     sde = list(ops.sample(pool, ops.DiffusionSample(target, "ddim", 50, 0.0, seed=9, batch=1,
                                                     image=image, t_start=400)))
     first = recorded_steps(sde)[0]
-    assert first["t"] == 400
+    assert first.t == 400
     assert len(recorded_steps(sde)) == len(sdedit_timesteps(399, 50, 1000)) == 20
-    np.testing.assert_array_equal(ops.tile(ops.quantize(ops.to_unit(first["x_t"])), pad=0), out.image)
+    np.testing.assert_array_equal(ops.tile(ops.quantize(ops.to_unit(first.x_t)), pad=0), out.image)
     with pytest.raises(ValueError):
         list(ops.sample(pool, ops.DiffusionSample(target, image=image, t_start=0)))
     with pytest.raises(ValueError):
@@ -282,3 +283,48 @@ def test_the_app_worker_accepts_diffusion_runs(tmp_path, mnist_small):
     with pytest.raises(TrainingSetupError, match="noise schedule"):
         prepare_run(TrainOptions("diffusion", str(tmp_path / "run3"), data=str(data), steps=10,
                                  model={"base": 8, "mults": [1, 2], "attn_res": [], "schedule": "quadratic"}))
+
+
+def test_a_vae_decode_finishes_while_a_ddpm_1000_stream_runs(pool, tiny, tiny_vae_path):
+    """Real handlers on two channels: the decode waits for one UNet step, not for the stream."""
+    from studio.families.vae import ops as vae_ops
+
+    frames, decoded, lock = [], [], threading.Lock()
+    stream_finished = threading.Event()
+
+    def deliver(r):
+        with lock:
+            if r.channel == "vae.decode":
+                decoded.append((r, len(frames), stream_finished.is_set()))
+            elif r.final:
+                stream_finished.set()
+            else:
+                frames.append(r)
+
+    renderer = Renderer(deliver)
+    ops.register(renderer, pool)
+    vae_ops.register(renderer, pool)
+    try:
+        renderer.submit("diffusion.sample", ops.DiffusionSample(ops.Target(tiny, "torch", "cpu"), "ddpm", 1000))
+        deadline = time.time() + 30
+        while time.time() < deadline and len(frames) < 3:
+            time.sleep(0.002)
+        renderer.submit("vae.decode", vae_ops.VaeDecode(ops.Target(str(tiny_vae_path), "torch", "cpu"), (0.0, 0.0, 0.0)))
+        with lock:
+            at_submit = len(frames)  # read after: a stall of this thread cannot loosen the bound
+        deadline = time.time() + 30
+        while time.time() < deadline and not decoded:
+            time.sleep(0.002)
+        assert decoded, "the decode never arrived"
+        result, frames_then, finished_then = decoded[0]
+        assert result.error is None and isinstance(result.payload, vae_ops.VaeDecoded)
+        assert result.image.shape == (28, 28) and result.backend == "torch"
+        assert not finished_then and frames_then <= at_submit + 2 < 1000
+    finally:
+        renderer.shutdown()
+
+
+def test_a_sample_runs_on_one_backend_from_first_step_to_last(pool, tiny):
+    outs = list(ops.sample(pool, ops.DiffusionSample(ops.Target(tiny, "torch", "cpu"), "ddim", 5)))
+    assert {(o.backend, o.device) for o in outs} == {("torch", "cpu")}
+    assert not any(o.export_pending for o in outs)

@@ -15,7 +15,13 @@ from studio.core.schedules import (
     sample_loop,
 )
 
-diffusers = pytest.importorskip("diffusers")
+
+
+@pytest.fixture(scope="module")
+def diffusers():
+    """The reference implementation, for the parity tests only: the closed-form tests run without it."""
+    return pytest.importorskip("diffusers")
+
 
 SHAPE = (2, 1, 8, 8)
 
@@ -40,7 +46,7 @@ def _x0_tol(sampler, t) -> float:
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
-def test_schedule_matches_diffusers(kind):
+def test_schedule_matches_diffusers(kind, diffusers):
     ref = diffusers.DDPMScheduler(**_diffusers_config(kind))
     ours = _schedule(kind)
     np.testing.assert_array_equal(ours.betas, ref.betas.numpy())
@@ -56,7 +62,7 @@ def test_schedule_matches_diffusers(kind):
     ("cosine", "fixed_small", True, 100),
     ("cosine", "fixed_large", False, 10),
 ])
-def test_ddpm_step_matches_diffusers(kind, variance, clip, steps):
+def test_ddpm_step_matches_diffusers(kind, variance, clip, steps, diffusers):
     ref = diffusers.DDPMScheduler(**_diffusers_config(kind), variance_type=variance, clip_sample=clip)
     ours = DDPMSampler(_schedule(kind), variance=variance, clip_sample=clip)
     ref.set_timesteps(steps)
@@ -87,7 +93,7 @@ def test_ddpm_step_matches_diffusers(kind, variance, clip, steps):
     ("linear", 1.0, 333, False),
     ("cosine", 0.3, 25, True),
 ])
-def test_ddim_step_matches_diffusers(kind, eta, steps, clip):
+def test_ddim_step_matches_diffusers(kind, eta, steps, clip, diffusers):
     ref = diffusers.DDIMScheduler(**_diffusers_config(kind), clip_sample=clip, set_alpha_to_one=True)
     ours = DDIMSampler(_schedule(kind), eta=eta, clip_sample=clip)
     ref.set_timesteps(steps)

@@ -37,9 +37,33 @@ def test_export_is_cached_and_stamped(runtime):
     assert runtime.onnx_file("decode") == path  # no second export
 
 
-def test_auto_device_reports_what_ran(runtime):
+def test_auto_device_falls_back_to_the_cpu_when_cuda_cannot_start(tiny_vae_path, monkeypatch):
+    # onnxruntime-gpu lists its CUDA provider even where it cannot start; the runner must report
+    # the CPU it fell back to, not the provider it asked for.
+    import torch
+
+    from studio.engine import backends
+
+    if torch.cuda.is_available():
+        pytest.skip("a working GPU is present: the next test covers it")
+    monkeypatch.setattr(backends, "nvidia_driver_present", lambda: True)  # as if a driver were installed
+    runtime = ModelRuntime(tiny_vae_path)  # fresh: no backend cached by another test
     _, runner = runtime.run("decode", {"z": np.zeros((1, 3), np.float32)}, backend="onnx", device="auto")
-    assert runner.device == ("cuda" if "CUDAExecutionProvider" in runner.session.get_providers() else "cpu")
+    assert runner.device == "cpu"
+    assert runner.session.get_providers() == ["CPUExecutionProvider"]
+    _, runner = runtime.run("decode", {"z": np.zeros((1, 3), np.float32)}, backend="torch", device="auto")
+    assert runner.device == "cpu"
+
+
+def test_auto_device_uses_a_working_gpu(tiny_vae_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no working CUDA GPU on this machine")
+    runtime = ModelRuntime(tiny_vae_path)
+    z = {"z": np.zeros((1, 3), np.float32)}
+    assert runtime.run("decode", z, backend="torch", device="auto")[1].device == "cuda"
+    assert runtime.run("decode", z, backend="onnx", device="auto")[1].device == "cuda"
 
 
 def test_corrupt_onnx_file_names_the_problem(tmp_path):
@@ -120,13 +144,13 @@ def test_streaming_handler_is_cancelled_at_a_step_boundary():
     seen = []
     steps_run = []
     first = threading.Event()
-    r = Renderer(lambda res: (seen.append(res.data["step"]), first.set()))
+    r = Renderer(lambda res: (seen.append(res.payload), first.set()))
 
     def stream(req):
         for k in range(100):
             steps_run.append(k)
             time.sleep(0.01)
-            yield Output(None, {"step": k}, final=False)
+            yield Output(None, k, final=False)
 
     r.register(Slow, stream)
     r.submit("diffusion", Slow(0))
@@ -188,3 +212,32 @@ def test_a_graph_with_several_named_inputs_exports_and_runs(tmp_path):
         assert float(np.abs(got[name] - ref[name]).max()) <= 1e-5
     with pytest.raises(BackendError, match="missing inputs"):
         onnx_backend.run({"style0": feed["style0"]})
+
+
+def test_vae_handlers_return_typed_payloads(tmp_path, tiny_vae_path):
+    from PIL import Image
+
+    from studio.engine.requests import Target
+    from studio.engine.runtime import RuntimePool
+    from studio.families.vae import ops as vae_ops
+
+    pool, target = RuntimePool(), Target(str(tiny_vae_path), "torch", "cpu")
+    decoded = vae_ops.decode(pool, vae_ops.VaeDecode(target, (0.0, 1.0, -1.0)))
+    assert decoded.payload == vae_ops.VaeDecoded((0.0, 1.0, -1.0)) and decoded.backend == "torch"
+    grid = vae_ops.manifold(pool, vae_ops.VaeManifold(target, (0.0, 0.0, 0.0), (0, 2), grid=5, span=2.0))
+    assert grid.payload == vae_ops.ManifoldGrid(2.0, 5, (0, 2)) and grid.image.shape == (140, 140)
+    strip = vae_ops.interpolation(pool, vae_ops.VaeInterpolate(target, (0, 0, 0), (1, 1, 1), 4, "spherical"))
+    assert strip.payload == vae_ops.InterpolationStrip("spherical", 4)
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    enc = vae_ops.encode_image(pool, vae_ops.VaeEncodeImage(target, str(tmp_path / "one.png")))
+    assert isinstance(enc.payload, vae_ops.VaeEncoded)
+    assert len(enc.payload.mu) == len(enc.payload.sigma) == 3 and all(s > 0 for s in enc.payload.sigma)
+    assert enc.payload.source.endswith("one.png") and enc.payload.input.dtype == np.uint8
+    assert enc.payload.input.shape == enc.payload.reconstruction.shape == (28, 28)
+    np.savez(tmp_path / "digits.npz", images=np.random.default_rng(0).random((20, 1, 28, 28)).astype(np.float32),
+             labels=np.arange(20) % 10)
+    latents = vae_ops.encode_dataset(pool, vae_ops.VaeEncodeDataset(target, str(tmp_path / "digits.npz"), 12))
+    assert isinstance(latents.payload, vae_ops.DatasetLatents)
+    assert latents.payload.mu.shape == (12, 3) and list(latents.payload.labels) == list(range(10)) + [0, 1]

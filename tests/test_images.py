@@ -120,3 +120,58 @@ def test_16bit_image_resizes_in_float(tmp_path):
     arr[:, 32:] = 65535
     gray = load_image(save(Image.fromarray(arr), tmp_path, "deep.png"), size=(8, 8), channels=1)
     assert gray[:, :3].max() < 0.05 and gray[:, 5:].min() > 0.95
+
+
+@pytest.mark.parametrize("ink, transparent, expect_background", [
+    ((255, 255, 255, 255), (0, 0, 0, 0), 0.0),  # white strokes on transparent black: keep them white
+    ((255, 255, 255, 255), (255, 255, 255, 0), 0.0),  # colour uniform white, alpha alone is the ink
+    ((0, 0, 0, 255), (0, 0, 0, 0), 1.0),  # dark strokes: white paper, as before
+])
+def test_transparent_drawings_keep_their_strokes_visible(tmp_path, ink, transparent, expect_background):
+    img = Image.new("RGBA", (28, 28), transparent)
+    for y in range(6, 22):
+        img.putpixel((14, y), ink)
+    rgb = load_image(save(img, tmp_path, "stroke.png"), channels=1)
+    assert rgb[0, 0] == pytest.approx(expect_background)
+    assert abs(rgb[14, 14] - rgb[0, 0]) == pytest.approx(1.0)  # the stroke contrasts fully
+    digit = to_digit_input(rgb)
+    assert digit[14, 14] == 1.0 and digit[0, 0] == 0.0  # light ink on black, as MNIST
+
+
+def test_huge_transparent_image_decides_its_background_from_a_sample(tmp_path):
+    img = Image.new("LA", (3000, 2000), (255, 0))
+    img.paste((255, 255), (900, 500, 1600, 1500))
+    gray = load_image(save(img, tmp_path, "big.png"), size=(30, 20), channels=1)
+    assert gray[0, 0] < 0.05 and gray[10, 12] > 0.95  # white ink kept, on black
+
+
+def test_bomb_message_quotes_the_projects_limit(tmp_path):
+    path = save(Image.new("1", (12000, 12000)), tmp_path, "bomb.png")  # 144 Mpx, beyond Pillow's 2x limit too
+    with pytest.raises(ImageLoadError) as info:
+        load_image(path)
+    message = str(info.value)
+    assert "bomb.png: 12000x12000 pixels is too large (limit 64 Mpx)" in message or \
+        "bomb.png: 144 Mpx is too large (limit 64 Mpx)" in message
+    assert "128" not in message and "89" not in message
+
+
+def test_very_large_bomb_is_refused_with_our_limit(tmp_path):
+    path = save(Image.new("1", (15000, 15000)), tmp_path, "huge.png")  # 225 Mpx: Pillow refuses in open()
+    with pytest.raises(ImageLoadError, match=r"huge.png: 225 Mpx is too large \(limit 64 Mpx\)"):
+        load_image(path)
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("empty.png", b"", "empty.png: empty file"),
+    ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>', "drawing.svg: an SVG drawing"),
+    ("drawing.png", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "an SVG drawing"),
+    ("photo.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF", "photo.jpg: the JPEG image is truncated or corrupt"),
+    ("header.png", b"\x89PNG\r\n\x1a\n\x00\x00", "header.png: the PNG image is truncated or corrupt"),
+    ("data.bmp", b"\x00\x01\x02\x03" * 20, "data.bmp: not an image file"),
+])
+def test_unusable_files_get_a_clear_message(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImageLoadError) as info:
+        load_image(path)
+    assert problem in str(info.value) and "\n" not in str(info.value)

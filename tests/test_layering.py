@@ -45,7 +45,7 @@ def test_contracts_catch_qt_in_core_and_an_upward_import(tmp_path):
     assert result.returncode != 0
     out = result.stdout
     assert "Qt only in studio.ui and each family's ui package BROKEN" in out
-    assert "Layers: entry points > ui > engine, training > data > core BROKEN" in out
+    assert "Layers: entry points > ui > evaluation > engine, training > data > core BROKEN" in out
     assert "A family's model is plain torch: no engine, training or ui BROKEN" in out
 
 

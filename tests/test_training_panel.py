@@ -12,7 +12,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
 
 from studio.core.checkpoint import load_checkpoint, read_metadata  # noqa: E402
 from studio.ui.context import AppContext  # noqa: E402
@@ -60,9 +60,9 @@ def test_short_run_live_curves_previews_and_explorer_loads_it(qtbot, panel, tmp_
     configure(panel, out)
     updated = []
     panel.context.checkpointUpdated.connect(lambda fam, path: updated.append((fam, path)))
-    panel.follow.setChecked(True)
     opened = []
     panel.context.checkpointOpened.connect(lambda fam, path: opened.append((fam, path)))
+    assert not panel.follow_btn.isEnabled()  # nothing to follow yet
     with qtbot.waitSignal(panel.runEnded, timeout=60_000) as ended:
         click(qtbot, panel.start_btn)
         qtbot.waitUntil(lambda: panel.state == "running", timeout=20_000)
@@ -73,10 +73,14 @@ def test_short_run_live_curves_previews_and_explorer_loads_it(qtbot, panel, tmp_
     assert panel.progress.value() == 30 == panel.progress.maximum()
     assert panel.preview.image() is not None and panel.preview.image().dtype == np.uint8
     assert [s for _, s in [(f, read_metadata(p)["step"]) for f, p in updated]][-1] == 30
-    assert updated[0][0] == "vae" and len(opened) == 1  # followed once, then reloads quietly
+    assert updated[0][0] == "vae" and opened == []  # explorers reload quietly; no tab is forced
     assert panel.runs.current() == str(out)  # the run list shows the new run
     assert "Finished at step 30" in panel.status.text()
+    assert "ETA" not in panel.progress_label.text() and "ETA" not in panel.progress.format()
+    assert panel.progress_label.text().endswith("done")
     assert panel.start_btn.isEnabled()
+    click(qtbot, panel.follow_btn)  # offered: the user decides
+    assert opened == [("vae", str(out))]
 
     # The explorer side: the runtime and, where present, the VAE panel open the run.
     from studio.engine.runtime import ModelRuntime
@@ -127,8 +131,13 @@ def test_pause_resume_and_stop_saves(qtbot, panel, tmp_path):
     qtbot.waitUntil(lambda: panel.last_progress.step > at + 5, timeout=10_000)
     with qtbot.waitSignal(panel.runEnded, timeout=20_000) as ended:
         click(qtbot, panel.stop_btn)
+        # At once, before the worker has saved: the panel says what is happening, no ETA.
+        assert panel.state == "stopping" and "saving" in panel.progress_label.text()
+        assert "ETA" not in panel.progress_label.text() and "ETA" not in panel.progress.format()
     assert ended.args == ["stopped"]
     stopped_at = panel.handle.finished.step
+    assert "ETA" not in panel.progress_label.text() and "ETA" not in panel.progress.format()
+    assert f"step {stopped_at}/3000" in panel.progress_label.text() and "stopped" in panel.progress_label.text()
     assert at + 5 < stopped_at < 3000
     ckpt = load_checkpoint(out / "last.safetensors", with_training_state=True)
     assert ckpt.step == stopped_at
@@ -170,7 +179,7 @@ def test_sigkill_is_reported_and_resume_continues_the_curves(qtbot, panel, tmp_p
     # Resume from the GUI: the step count and the loss curve continue.
     panel.form.steps.setValue(ckpt.step + 12)
     with qtbot.waitSignal(panel.runEnded, timeout=60_000) as ended:
-        click(qtbot, panel.resume_run_btn)
+        click(qtbot, panel.resume_btn)  # idle, with a run in the output folder: continue it
     assert ended.args == ["finished"], panel.status.text()
     assert read_metadata(out / "last.safetensors")["step"] == ckpt.step + 12
     x, _ = panel.curves.data("loss")
@@ -203,7 +212,7 @@ def test_bad_dataset_is_reported_before_start(qtbot, panel, tmp_path):
     assert "channel" in panel.status.text()
 
 
-def test_closing_while_training_stops_and_saves_or_keeps_going(qtbot, panel, tmp_path, monkeypatch):
+def test_stop_and_save_on_close_keeps_the_gui_responsive(qtbot, panel, tmp_path, monkeypatch):
     out = tmp_path / "runs" / "closing"
     configure(panel, out, steps=3000, checkpoint_every=0, preview_every=0)
     click(qtbot, panel.start_btn)
@@ -211,9 +220,21 @@ def test_closing_while_training_stops_and_saves_or_keeps_going(qtbot, panel, tmp
     monkeypatch.setattr(panel, "ask_close", lambda: "cancel")
     assert panel.confirm_close() is False and panel.is_training()
     monkeypatch.setattr(panel, "ask_close", lambda: "stop")
-    assert panel.confirm_close() is True
+    ticks = []
+    beat = QTimer()
+    beat.timeout.connect(lambda: ticks.append(time.monotonic()))
+    beat.start(20)
+    with qtbot.waitSignal(panel.runEnded, timeout=30_000) as ended:
+        # The close waits for the checkpoint without blocking: the event loop keeps running.
+        assert panel.confirm_close() is False
+        assert panel.state == "stopping" and "saving" in panel.status.text().lower()
+        assert panel.confirm_close() is False  # a second close while saving: still waiting
+    beat.stop()
+    assert ended.args == ["stopped"] and len(ticks) >= 3
     assert not panel.handle.is_alive() and panel.handle.finished.stopped_early
     assert read_metadata(out / "last.safetensors")["step"] == panel.handle.finished.step
+    qtbot.waitUntil(lambda: not panel.isVisible(), timeout=5000)  # then the window closes itself
+    assert panel.confirm_close() is True
 
 
 def test_closing_can_keep_training_in_the_background(qtbot, panel, tmp_path, monkeypatch):
@@ -230,3 +251,111 @@ def test_closing_can_keep_training_in_the_background(qtbot, panel, tmp_path, mon
     qtbot.waitUntil(lambda: running_pid(out) is None, timeout=60_000)
     assert read_metadata(out / "last.safetensors")["step"] == 150  # it finished the run
     qtbot.waitUntil(lambda: not Path(f"/proc/{pid}").exists(), timeout=5000)  # and was reaped
+
+
+def test_follow_in_explorer_is_offered_not_forced(qtbot, tmp_path, monkeypatch):
+    from studio.ui.main_window import MainWindow
+
+    monkeypatch.setenv("GENERATIVE_STUDIO_HOME", str(tmp_path / "home"))
+    ctx = AppContext()
+    win = MainWindow(ctx, ["vae", "training"], initial="training")
+    qtbot.addWidget(win)
+    win.show()
+    panel = win.panel("training")
+    out = tmp_path / "home" / "runs" / "followed"
+    configure(panel, out, steps=40, checkpoint_every=5, preview_every=0)
+    try:
+        with qtbot.waitSignal(panel.checkpointWritten, timeout=60_000):
+            click(qtbot, panel.start_btn)
+        qtbot.waitUntil(lambda: panel.last_progress is not None and panel.last_progress.step >= 15,
+                        timeout=30_000)
+        assert win.current_name() == "training"  # the loss curves stay in front
+        assert panel.follow_btn.isEnabled()
+        click(qtbot, panel.follow_btn)
+        assert win.current_name() == "vae"
+        assert Path(win.panel("vae").checkpoint) == out  # the explorer follows the run folder
+        qtbot.waitUntil(lambda: panel.state == "idle", timeout=60_000)
+    finally:
+        panel.shutdown()
+        win.close()
+
+
+def test_a_stalled_worker_is_shown_and_clears(qtbot, panel, tmp_path):
+    panel.stall_after_s = 1.0
+    configure(panel, tmp_path / "runs" / "stalled", steps=100_000, checkpoint_every=0, preview_every=0)
+    click(qtbot, panel.start_btn)
+    qtbot.waitUntil(lambda: panel.last_progress is not None, timeout=30_000)
+    pid = panel.handle.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        qtbot.waitUntil(lambda: "no progress for" in panel.progress_label.text(), timeout=10_000)
+        assert panel.state == "running" and panel.handle.is_alive()  # stalled is not dead
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    qtbot.waitUntil(lambda: "no progress for" not in panel.progress_label.text(), timeout=10_000)
+    with qtbot.waitSignal(panel.runEnded, timeout=30_000):
+        click(qtbot, panel.stop_btn)
+
+
+def test_an_unwritable_run_folder_shows_the_real_step_and_resumes_later(qtbot, panel, tmp_path):
+    out = tmp_path / "runs" / "readonly"
+    configure(panel, out, steps=100_000, checkpoint_every=10, preview_every=0)
+    click(qtbot, panel.start_btn)
+    qtbot.waitUntil(lambda: panel.last_checkpoint is not None, timeout=30_000)
+    away = out.with_name("readonly.away")  # as root, permission bits would not stop the writes
+    out.rename(away)
+    out.write_text("not a folder")
+    with qtbot.waitSignal(panel.runEnded, timeout=60_000) as ended:
+        pass
+    assert ended.args == ["failed"]
+    text = panel.status.text()
+    assert "at step -1" not in text and "Traceback" not in text
+    step = int(text.split("failed at step ")[1].split(":")[0])
+    assert step >= 10 and str(out) in text and "cannot write" in text
+    out.unlink()
+    away.rename(out)
+    panel.form.steps.setValue(step + 5)
+    assert panel.resume_btn.isEnabled()
+    with qtbot.waitSignal(panel.runEnded, timeout=60_000) as ended:
+        click(qtbot, panel.resume_btn)
+    assert ended.args == ["finished"], panel.status.text()
+    assert read_metadata(out / "last.safetensors")["step"] == step + 5
+
+
+def test_one_resume_button_and_live_options_follow_the_family(qtbot, panel, tmp_path):
+    from PySide6.QtWidgets import QPushButton
+
+    resume_buttons = [b for b in panel.findChildren(QPushButton) if "resume" in b.text().lower()]
+    assert resume_buttons == [panel.resume_btn]
+    assert list(panel.controls.live) == ["lr", "beta"]  # the VAE descriptor's live options
+    panel.form.family.setCurrentText("diffusion")
+    assert list(panel.controls.live) == ["lr"]
+    panel.form.family.setCurrentText("vae")
+    out = tmp_path / "runs" / "live"
+    configure(panel, out, steps=100_000, checkpoint_every=0, preview_every=0)
+    with qtbot.waitSignal(panel.runEnded, timeout=30_000) as ended:
+        click(qtbot, panel.resume_btn)  # no run in that folder yet
+    assert ended.args == ["refused"] and "no checkpoint to resume from" in panel.status.text()
+    click(qtbot, panel.start_btn)
+    qtbot.waitUntil(lambda: panel.last_progress is not None, timeout=30_000)
+    beta = panel.controls.live["beta"]
+    beta.spin.setValue(4.0)
+    click(qtbot, beta.button)
+    qtbot.waitUntil(lambda: "beta set to 4" in panel.log.toPlainText(), timeout=10_000)
+    with qtbot.waitSignal(panel.runEnded, timeout=30_000):
+        click(qtbot, panel.stop_btn)
+    assert read_metadata(out / "last.safetensors")["config"]["beta"] == 4.0  # resumes with it
+    assert panel.resume_btn.isEnabled()
+
+
+def test_opening_a_run_cleans_temp_files_of_killed_writers(qtbot, panel, tmp_path):
+    run = tmp_path / "runs" / "old"
+    configure(panel, run, steps=10, checkpoint_every=0, preview_every=0)
+    with qtbot.waitSignal(panel.runEnded, timeout=60_000):
+        click(qtbot, panel.start_btn)
+    orphan = run / "last.safetensors.x9.tmp"
+    orphan.write_bytes(b"\0" * 4096)
+    panel.runs.refresh()
+    panel.runs.list.setCurrentRow(-1)
+    panel.runs.select(str(run))
+    assert not orphan.exists() and "removed 1 temp file" in panel.log.toPlainText()

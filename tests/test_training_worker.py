@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio.training.events import CheckpointWritten, Finished, Progress, Status
+from studio.training.events import CheckpointWritten, Finished, OptionChanged, Paused, Progress, Started
 from studio.training.runs import INFO_NAME, TrainingSetupError, options_for_resume, prepare_run, read_log
 from studio.training.worker import WorkerHandle
 
@@ -90,23 +90,23 @@ def test_worker_trains_pauses_resumes_and_writes_a_loadable_checkpoint(tmp_path,
     h = WorkerHandle()
     handles.append(h)
     h.start(opts(tmp_path, steps=400))
-    seen = pump(h, lambda ev: any(isinstance(e, Status) and e.state == "started" for e in ev))
-    started = next(e for e in seen if isinstance(e, Status) and e.state == "started")
-    assert started.detail["qt_loaded"] is False  # the worker never imports Qt
-    assert started.detail["threads"] == compute_threads(None)
-    assert started.detail["pid"] == h.pid != os.getpid()
+    seen = pump(h, lambda ev: any(isinstance(e, Started) for e in ev))
+    started = next(e for e in seen if isinstance(e, Started))
+    assert started.qt_loaded is False  # the worker never imports Qt
+    assert started.threads == compute_threads(None)
+    assert started.pid == h.pid != os.getpid()
 
     seen += pump(h, lambda ev: any(isinstance(e, CheckpointWritten) for e in ev))
     assert h.pause()
-    seen += pump(h, lambda ev: any(isinstance(e, Status) and e.state == "paused" for e in ev))
-    paused_at = next(e for e in seen if isinstance(e, Status) and e.state == "paused").detail["step"]
+    seen += pump(h, lambda ev: any(isinstance(e, Paused) for e in ev))
+    paused_at = next(e for e in seen if isinstance(e, Paused)).step
     time.sleep(0.6)
     during = h.poll()
     assert max(steps_of(seen + during)) == paused_at  # no step while paused
     assert h.set_lr(5e-4) and h.resume()
     seen += during + pump(h, lambda ev: any(isinstance(e, Progress) and e.step > paused_at + 5 for e in ev))
-    lr_changes = [e for e in seen if isinstance(e, Status) and e.state == "lr"]
-    assert lr_changes and lr_changes[0].detail["lr"] == 5e-4
+    lr_changes = [e for e in seen if isinstance(e, OptionChanged)]
+    assert lr_changes and (lr_changes[0].name, lr_changes[0].value) == ("lr", 5e-4)
     assert [e.lr for e in seen if isinstance(e, Progress)][-1] == pytest.approx(5e-4)
     assert h.save_now()
     seen += pump(h, lambda ev: sum(isinstance(e, CheckpointWritten) and e.step > paused_at
@@ -151,9 +151,9 @@ def test_sigkill_is_noticed_and_the_last_checkpoint_resumes(tmp_path, handles):
     plan = h2.start(options, resume=last)
     assert plan.start_step == ckpt.step
     seen = pump(h2, lambda ev: any(isinstance(e, Finished) for e in ev))
-    started = next(e for e in seen if isinstance(e, Status) and e.state == "started")
-    assert started.detail["step"] == ckpt.step
-    assert len(started.detail["history"]["loss"]) == ckpt.step  # loss history came along
+    started = next(e for e in seen if isinstance(e, Started))
+    assert started.step == ckpt.step
+    assert len(started.history["loss"]) == ckpt.step  # loss history came along
     assert steps_of(seen) == list(range(ckpt.step + 1, ckpt.step + 16))
     log = read_log(tmp_path)
     assert log["step"] == [float(s) for s in range(1, ckpt.step + 16)]
@@ -261,16 +261,17 @@ def test_child_tells_a_detach_from_a_dead_parent(detach):
     broken event pipe before it reads that command, and must still keep training."""
     import multiprocessing as mp
 
+    from studio.training.events import Detach
     from studio.training.worker_child import _Child
 
     evt_read, evt_write = mp.Pipe(duplex=False)
     cmd_read, cmd_write = mp.Pipe(duplex=False)
     child = _Child(cmd_read, evt_write)
     if detach:
-        cmd_write.send(("detach",))
+        cmd_write.send(Detach())
     cmd_write.close()
     evt_read.close()
-    child.emit(Status("x"))  # broken pipe first
+    child.emit(Paused(0))  # broken pipe first
     assert child.lost and child.headless
     child.between_steps(trainer=None)
     assert child.detached is detach
@@ -294,8 +295,8 @@ def test_worker_stops_and_saves_when_its_app_dies(tmp_path):
         "                         checkpoint_every=0, preview_every=0, model={'latent_dim': 2}))\n"
         "    seen = []\n"
         "    while not any(type(e).__name__ == 'Progress' for e in seen): seen += h.poll(); time.sleep(0.02)\n"
-        "    started = [e for e in seen if getattr(e, 'state', '') == 'started'][0]\n"
-        "    print(h.pid, started.detail['qt_loaded'], flush=True)\n"
+        "    started = [e for e in seen if type(e).__name__ == 'Started'][0]\n"
+        "    print(h.pid, started.qt_loaded, flush=True)\n"
         "    os._exit(0)\n")
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}

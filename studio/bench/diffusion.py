@@ -84,10 +84,11 @@ def _time_step(pool, path: str, backend: str, reps: int) -> float:
 def bench(quick: bool) -> dict:
     from studio.families.diffusion import ops
     from studio.engine.runtime import RuntimePool
-    from studio.core.threads import compute_threads, configure_torch_threads
+    from studio.core.threads import compute_threads
+    from studio.engine.setup import configure_process
 
     path = _checkpoint()
-    configure_torch_threads(None)
+    configure_process(with_torch=True)  # the app's settings (all cores but one), once
     pool = RuntimePool()
     target = ops.Target(path, "onnx", "cpu")
     _time_sample(pool, target, "ddim", 50, 1)  # warm up (loads the ONNX session)

@@ -6,8 +6,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
 from studio.core.paths import shipped_checkpoint_dir
 from studio.engine.runtime import ModelRuntime
 from studio.core.checkpoint import CheckpointError
@@ -48,7 +46,7 @@ def graph_figures(runtime: ModelRuntime, graph: str, repeats: int) -> dict:
 
     spec = runtime.graph_specs()[graph]
     example = spec.example_inputs(batch=1)
-    feed = {k: v.numpy().astype(np.float32) for k, v in example.items()}
+    feed = {k: v.numpy() for k, v in example.items()}  # each in its declared dtype
     params = sum(p.numel() for p in spec.module.parameters())
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         spec.module(*example.values())
@@ -63,9 +61,9 @@ def graph_figures(runtime: ModelRuntime, graph: str, repeats: int) -> dict:
 
 def bench(quick: bool, folder: Path | None = None) -> dict:
     folder = folder or shipped_checkpoint_dir()
-    from studio.core.threads import configure_torch_threads
+    from studio.engine.setup import configure_process
 
-    configure_torch_threads()  # the app's setting: all cores but one
+    configure_process(with_torch=True)  # the app's settings (all cores but one), once
     repeats = 30 if quick else 200
     out: dict[str, dict] = {}
     for path in sorted(folder.glob("*.safetensors")):

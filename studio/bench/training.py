@@ -48,16 +48,16 @@ def _steps_per_s(progress: list, batch_size: int) -> float:
 def bare_steps_per_s(steps: int, threads: int) -> float:
     import torch
 
-    from studio.data.datasets import open_dataset
     from studio.training.events import Progress
-    from studio.training.runs import trainer_class
+    from studio.training.runs import build_trainer, prepare_run
 
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         with tempfile.TemporaryDirectory(prefix="studio-bench-bare-") as out:
             opts = _options(out, steps)
-            trainer = trainer_class("vae")(opts, open_dataset(opts.data))
+            plan = prepare_run(opts)  # the same start as the worker's and the command line's
+            trainer = build_trainer(plan.options, data=plan.data)
             progress = [e for e in trainer.run() if isinstance(e, Progress)]
     finally:
         torch.set_num_threads(prev)

@@ -7,6 +7,7 @@ atomically. Loading parses a header and raw tensor bytes only: no code runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,18 +17,23 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
-METADATA_KEY = "studio"
+from studio.core.checkpoint_checks import (
+    FORMAT_VERSION, HEAD_BYTES, METADATA_KEY, CheckpointError, check_head, invalid_safetensors,
+    one_line, parse_errors, parse_json, refuse_non_finite, show, validated_metadata,
+)
+
+__all__ = [
+    "FORMAT_VERSION", "METADATA_KEY", "SUFFIX", "Checkpoint", "CheckpointError", "check_fits_model",
+    "load_checkpoint", "load_checkpoint_bytes", "newest_checkpoint", "read_checkpoint_file",
+    "read_metadata", "save_checkpoint",
+]
+
 SUFFIX = ".safetensors"
 
 # Tensors whose names start with these prefixes are training state, not weights.
 OPTIMIZER_PREFIX = "optim/"
 RNG_PREFIX = "rng/"
 MODEL_PREFIX = "model/"
-
-
-class CheckpointError(Exception):
-    """A checkpoint cannot be used; the message names the file and the problem."""
 
 
 @dataclass
@@ -54,16 +60,6 @@ class Checkpoint:
             "metrics": self.metrics,
             "extra": self.extra,
         }
-
-
-def _sniff_foreign_format(head: bytes) -> str | None:
-    if head.startswith(b"PK\x03\x04"):
-        return "a zip archive (torch.save / pickle format)"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return "a Python pickle"
-    if head[:1] == b"\x08" and head[2:3] in (b"\x12", b"\x1a", b"\x3a"):  # ir_version, then a string field
-        return "an ONNX model (open the .safetensors checkpoint it was exported from)"
-    return None
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
@@ -94,10 +90,21 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """Read only the JSON metadata of a checkpoint (cheap: no tensor bytes)."""
-    path = _check_file(Path(path))
-    header = _read_header(path)
-    return _parse_metadata(path, header)
+    """Read only the JSON metadata of a checkpoint (cheap: the header, no tensor bytes)."""
+    from safetensors import safe_open
+
+    path = _resolve(Path(path))
+    try:
+        with open(path, "rb") as f:
+            check_head(path, f.read(HEAD_BYTES), os.fstat(f.fileno()).st_size)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            stored = f.metadata()
+    except parse_errors() as exc:
+        raise CheckpointError(invalid_safetensors(path, exc)) from exc
+    return validated_metadata(path, stored)
 
 
 def load_checkpoint(
@@ -105,33 +112,61 @@ def load_checkpoint(
     family: str | None = None,
     with_training_state: bool = False,
 ) -> Checkpoint:
-    """Load a checkpoint, refusing anything that is not a studio safetensors file."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    """Load a checkpoint, refusing anything that is not a valid studio safetensors file."""
+    path = _resolve(Path(path))
+    return load_checkpoint_bytes(_read_once(path), path, family, with_training_state)
 
-    path = _check_file(Path(path))
-    header = _read_header(path)
-    meta = _parse_metadata(path, header)
+
+def read_checkpoint_file(
+    path: str | os.PathLike,
+    family: str | None = None,
+    with_training_state: bool = False,
+) -> tuple[Checkpoint, str]:
+    """Load a checkpoint and the SHA-256 of the very bytes parsed, reading the file once.
+
+    Hashing and parsing one buffer means the digest always describes the
+    weights in hand, even if the file is replaced in between.
+    """
+    path = _resolve(Path(path))
+    data = _read_once(path)
+    return load_checkpoint_bytes(data, path, family, with_training_state), hashlib.sha256(data).hexdigest()
+
+
+def load_checkpoint_bytes(
+    data: bytes,
+    path: str | os.PathLike,
+    family: str | None = None,
+    with_training_state: bool = False,
+) -> Checkpoint:
+    """Parse a checkpoint already read into memory; ``path`` names it in messages."""
+    from safetensors.numpy import load
+
+    path = Path(path)
+    header_len = check_head(path, data[:HEAD_BYTES], len(data))
+    try:
+        tensors = load(bytes(data))
+    except parse_errors() as exc:
+        raise CheckpointError(invalid_safetensors(path, exc)) from exc
+    # safetensors accepted the header, so it is a JSON object of bounded depth.
+    header = parse_json(path, data[8:8 + header_len], "header")
+    meta = validated_metadata(path, header.get("__metadata__"))
     if family is not None and meta["family"] != family:
         raise CheckpointError(
-            f"{path}: this is a '{meta['family']}' checkpoint, but a '{family}' model was expected"
+            f"{path}: this is a {show(meta['family'])} checkpoint, but a '{family}' model was expected"
         )
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: the tensor data is corrupt or truncated ({exc})") from exc
     weights = {k[len(MODEL_PREFIX):]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
+    if not weights:
+        raise CheckpointError(f"{path}: the file holds no model weights")
+    refuse_non_finite(path, weights)
     state = {}
     if with_training_state:
         state = {k: v for k, v in tensors.items() if not k.startswith(MODEL_PREFIX)}
-    if not weights:
-        raise CheckpointError(f"{path}: the file holds no model weights")
     return Checkpoint(
         family=meta["family"],
         config=meta.get("config", {}),
         weights=weights,
         dataset=meta.get("dataset", ""),
-        step=int(meta.get("step", 0)),
+        step=meta.get("step", 0),
         metrics=meta.get("metrics", {}),
         training_state=state,
         extra=meta.get("extra", {}),
@@ -139,7 +174,80 @@ def load_checkpoint(
     )
 
 
-def _check_file(path: Path) -> Path:
+def check_fits_model(ckpt: Checkpoint, digest: str | None = None) -> None:
+    """Raise CheckpointError unless the weights have exactly the names and shapes of the model
+    that the checkpoint's family builds from its config.
+
+    The model is built on torch's meta device: shapes only, no memory, no
+    initialisation. Given the file's ``digest``, a pass is remembered in the
+    cache (keyed also by the family's model source), so later starts with the
+    same file skip importing torch, which costs more than the rest of start-up.
+    """
+    from studio.core.family import UnknownFamily, get_family
+
+    where = ckpt.path or "checkpoint"
+    try:
+        spec = get_family(ckpt.family)
+    except UnknownFamily as exc:
+        raise CheckpointError(f"{where}: {exc}") from exc
+    proof = _fit_proof(spec, digest) if digest else None
+    if proof is not None and proof.exists():
+        return
+    _compare_with_model(ckpt, spec, where)
+    if proof is not None:
+        try:
+            proof.parent.mkdir(parents=True, exist_ok=True)
+            proof.touch()
+        except OSError:
+            pass  # an unwritable cache only means the next start checks again
+
+
+def _fit_proof(spec, digest: str) -> Path | None:
+    """The cache file that records that the checkpoint ``digest`` fits the family's current model code."""
+    import importlib.util
+
+    from studio.core.paths import cache_dir
+
+    try:
+        origin = importlib.util.find_spec(spec.model.partition(":")[0]).origin
+        code = hashlib.sha256(Path(origin).read_bytes()).hexdigest()
+    except (ImportError, AttributeError, TypeError, OSError):
+        return None
+    return cache_dir() / "fits" / f"{digest[:32]}-{code[:16]}"
+
+
+def _compare_with_model(ckpt: Checkpoint, spec, where: Path | str) -> None:
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = spec.build_model(ckpt.config)
+    except Exception as exc:  # each family's builder rejects a bad config in its own way
+        raise CheckpointError(
+            f"{where}: its config {show(ckpt.config)} does not build a '{ckpt.family}' model "
+            f"({type(exc).__name__}: {one_line(str(exc))})"
+        ) from exc
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in ckpt.weights.items()}
+    wrong = [k for k in expected if k in found and found[k] != expected[k]]
+    missing = [k for k in expected if k not in found]
+    unknown = sorted(found.keys() - expected.keys())
+    problems = []
+    if wrong:
+        problems.append(f"{len(wrong)} of the wrong shape (e.g. {show(wrong[0])} is {found[wrong[0]]}, "
+                        f"the model's is {expected[wrong[0]]})")
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. '{missing[0]}')")
+    if unknown:
+        problems.append(f"{len(unknown)} the model does not have (e.g. {show(unknown[0])})")
+    if problems:
+        raise CheckpointError(
+            f"{where}: the weights do not fit the '{ckpt.family}' model its config describes: "
+            + "; ".join(problems)
+        )
+
+
+def _resolve(path: Path) -> Path:
     if path.is_dir():
         newest = newest_checkpoint(path)
         if newest is None:
@@ -147,54 +255,20 @@ def _check_file(path: Path) -> Path:
         path = newest
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        head = f.read(64)
-    foreign = _sniff_foreign_format(head)
-    if foreign:
-        why = ", because loading a pickle can run arbitrary code" if "pickle" in foreign else ""
-        raise CheckpointError(
-            f"{path}: refused, this is {foreign}. Generative Studio loads only .safetensors "
-            f"checkpoints{why}."
-        )
-    if len(head) < 8:
-        raise CheckpointError(f"{path}: the file is empty or truncated")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file")
     return path
 
 
-def _read_header(path: Path) -> dict[str, Any]:
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        if n <= 0 or n > 100_000_000 or 8 + n > size:
-            raise CheckpointError(f"{path}: not a safetensors file (bad header length)")
-        raw = f.read(n)
+def _read_once(path: Path) -> bytes:
+    """The whole file, after its first bytes passed the format checks (a foreign file is never read in full)."""
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not a safetensors file (unreadable header)") from exc
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: not a safetensors file (unreadable header)")
-    return header
-
-
-def _parse_metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
-    raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
-    if raw is None:
-        raise CheckpointError(
-            f"{path}: a safetensors file, but not a Generative Studio checkpoint (no metadata)"
-        )
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: the checkpoint metadata is corrupt") from exc
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {version} is not supported (expected {FORMAT_VERSION})"
-        )
-    if "family" not in meta:
-        raise CheckpointError(f"{path}: the checkpoint metadata names no model family")
-    return meta
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+            check_head(path, head, os.fstat(f.fileno()).st_size)
+            return head + f.read()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
 
 
 def newest_checkpoint(folder: str | os.PathLike) -> Path | None:

@@ -8,13 +8,10 @@ is not writable, in the user's cache.
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import hashlib
-import io
-import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 from studio.core.family import get_family
@@ -49,7 +46,9 @@ def build_torch_model(ckpt: Checkpoint):
     import torch
 
     from studio.core.checkpoint import CheckpointError
+    from studio.engine.setup import configure_torch
 
+    configure_torch()  # once per process, before its first torch work
     model = get_family(ckpt.family).build_model(ckpt.config)
     state = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
     try:
@@ -62,25 +61,36 @@ def build_torch_model(ckpt: Checkpoint):
 
 
 def export_graph(spec: GraphSpec, path: Path, digest: str) -> Path:
-    """Export one graph to ONNX with a dynamic batch axis, atomically."""
+    """Export one graph to ONNX, atomically, with the dynamic axes and dtypes its inputs declare.
+
+    The export runs on a CPU copy of the module: the module itself may be in
+    use on another thread (rendering) or live on a GPU, and the exporter must
+    not touch either.
+    """
     import onnx
     import torch
 
+    from studio.engine.setup import configure_process
+
+    configure_process(with_torch=True)  # warnings and log levels, once for the process
     path.parent.mkdir(parents=True, exist_ok=True)
+    module = copy.deepcopy(spec.module).to("cpu").eval()
     example = spec.example_inputs(batch=2)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    dynamic = tuple({0: batch} for _ in spec.inputs)  # positional: forward() arg names may differ
+    dims: dict[str, object] = {}  # one Dim per axis name: axes sharing a name stay equal
+
+    def dim(name: str):
+        return dims.setdefault(name, torch.export.Dim(name, min=1, max=4096))
+
+    # Positional: forward() argument names may differ from the input names.
+    dynamic = tuple({axis: dim(name) for axis, name in s.dynamic} for s in spec.inputs)
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
-        # The exporter prints progress banners; keep the console for the user's messages.
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_torch_logs():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                spec.module.eval(), tuple(example.values()), input_names=[s.name for s in spec.inputs],
-                output_names=list(spec.outputs), dynamic_shapes=dynamic, dynamo=True,
-                opset_version=OPSET, external_data=False, verbose=False,
-            )
+        program = torch.onnx.export(
+            module, tuple(example.values()), input_names=[s.name for s in spec.inputs],
+            output_names=list(spec.outputs), dynamic_shapes=dynamic, dynamo=True,
+            opset_version=OPSET, external_data=False, verbose=False,
+        )
         model = program.model_proto
         for key, value in ((DIGEST_KEY, digest), (GRAPH_KEY, spec.name)):
             entry = model.metadata_props.add()
@@ -91,18 +101,6 @@ def export_graph(spec: GraphSpec, path: Path, digest: str) -> Path:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
-
-
-@contextlib.contextmanager
-def _quiet_torch_logs():
-    # The exporter warns about optional torchvision ops; that is not the user's concern.
-    logger = logging.getLogger("torch.onnx")
-    old = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)
 
 
 def onnx_digest(path: Path) -> str | None:

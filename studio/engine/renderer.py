@@ -1,35 +1,52 @@
-"""The renderer: runs plain request dataclasses on one background thread.
+"""The renderer: runs plain request dataclasses on one background thread, channels interleaved.
 
 Requests are submitted on a *channel* (one per view: "vae.decode",
-"vae.manifold", ...). On each channel the latest request wins: a request
+"diffusion.sample", ...). On each channel the latest request wins: a request
 that is superseded before it starts is never run, and a result whose request
 has been superseded is dropped. A handler may be a generator that yields
-partial results (diffusion steps, autoregressive pixels); it is cancelled at
-the next yield once it is stale. Exceptions become results with ``error``
-set, never a crash.
+partial results (diffusion steps, autoregressive pixels).
+
+Channels take turns, one unit of work each: a plain handler's whole call, or
+one step of a generator. So a long stream (DDPM-1000) on one channel delays a
+quick request on another by at most one of its steps. A stream whose request
+went stale (superseded, cancelled, or the renderer shut down) is closed at
+its next turn, and nothing is delivered for it after ``cancel`` or
+``shutdown`` returns. Exceptions become results with ``error`` set, never a
+crash.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class Output:
-    """What a handler returns (or yields): an image plus anything else the view needs."""
+    """What a handler returns (or yields): an image plus the family's typed payload."""
 
     image: np.ndarray | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    payload: Any = None  # a small dataclass of the family's ops (VaeEncoded, DiffusionFrame, ...)
     backend: str = ""
     device: str = ""
     ms: float | None = None  # measured by the renderer when left None
     final: bool = True
+    export_pending: bool = False  # ONNX was asked for; torch ran while its export runs
+
+    @classmethod
+    def ran(cls, runner, image: np.ndarray | None, payload: Any = None, ms: float | None = None,
+            final: bool = True) -> "Output":
+        """An output produced by ``runner`` (a backend): its name and device are what ran."""
+        return cls(image, payload, runner.name, runner.device, ms, final,
+                   bool(getattr(runner, "export_pending", False)))
 
 
 @dataclass
@@ -38,20 +55,21 @@ class RenderResult:
     seq: int
     request: Any
     image: np.ndarray | None  # uint8, (H, W) or (H, W, 3)
-    data: dict[str, Any]
+    payload: Any
     ms: float
     backend: str
     device: str
     final: bool = True
     error: str | None = None
+    export_pending: bool = False
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     # Problems with the user's input: their messages already say what is wrong.
+    from studio.core.checkpoint import CheckpointError
     from studio.data.datasets import DatasetError
     from studio.data.images import ImageLoadError
     from studio.engine.backends import BackendError
-    from studio.core.checkpoint import CheckpointError
 
     return (ImageLoadError, DatasetError, BackendError, CheckpointError, ValueError)
 
@@ -61,14 +79,32 @@ _EXPECTED = _expected_errors()
 Handler = Callable[[Any], "Output | Iterator[Output]"]
 
 
+@dataclass
+class _Task:
+    """A started request: a stream advanced one step per turn."""
+
+    seq: int
+    request: Any
+    stream: Iterator[Output]
+    ms: float = 0.0  # compute time since its last delivered output
+
+    def close(self) -> None:
+        close = getattr(self.stream, "close", None)  # generators run their cleanup
+        if close is not None:
+            close()
+
+
 class Renderer:
     def __init__(self, deliver: Callable[[RenderResult], None]):
         self._deliver = deliver
         self._handlers: dict[type, Handler] = {}
-        self._pending: dict[str, tuple[int, Any]] = {}
+        self._queued: dict[str, tuple[int, Any]] = {}  # channel -> newest request not started yet
+        self._running: dict[str, _Task] = {}  # channel -> its stream, while not on the worker
+        self._turns: OrderedDict[str, None] = OrderedDict()  # channels with work, in turn order
         self._latest: dict[str, int] = {}
         self._seq = 0
-        self._cond = threading.Condition()
+        # Re-entrant: a deliver callback may submit.
+        self._cond = threading.Condition(threading.RLock())
         self._closed = False
         self._busy = False
         self._thread = threading.Thread(target=self._loop, name="studio-renderer", daemon=True)
@@ -82,75 +118,118 @@ class Renderer:
             raise TypeError(f"no handler registered for {type(request).__name__}")
         with self._cond:
             self._seq += 1
-            self._pending.pop(channel, None)  # re-insert so channels run in arrival order
-            self._pending[channel] = (self._seq, request)
+            self._queued[channel] = (self._seq, request)
             self._latest[channel] = self._seq
+            self._turns.setdefault(channel, None)
             self._cond.notify()
             return self._seq
 
     def cancel(self, channel: str) -> None:
-        """Drop what is queued on ``channel`` and stop its running generator at the next step."""
+        """Drop what is queued on ``channel``; its running stream stops at its next step."""
         with self._cond:
             self._seq += 1
-            self._pending.pop(channel, None)
+            self._queued.pop(channel, None)
             self._latest[channel] = self._seq
 
     def is_current(self, channel: str, seq: int) -> bool:
         with self._cond:
-            return self._latest.get(channel) == seq
+            return not self._closed and self._latest.get(channel) == seq
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._pending and not self._busy
+            return not self._turns and not self._busy
 
     def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop: every request goes stale at once (streams stop at their next step), nothing more is delivered."""
         with self._cond:
             self._closed = True
-            self._pending.clear()
+            self._queued.clear()
+            self._seq += 1
+            for channel in self._latest:
+                self._latest[channel] = self._seq
             self._cond.notify()
-        self._thread.join(timeout)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
 
+    # --- the worker -------------------------------------------------------------------
     def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                channel = next(iter(self._pending))
-                seq, request = self._pending.pop(channel)
-                self._busy = True
-            try:
-                self._run(channel, seq, request)
-            finally:
+        try:
+            while True:
                 with self._cond:
-                    self._busy = False
+                    while not self._turns and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        return
+                    channel, _ = self._turns.popitem(last=False)
+                    queued = self._queued.pop(channel, None)
+                    task = self._running.pop(channel, None)
+                    self._busy = True
+                try:
+                    if task is not None and (queued is not None or not self.is_current(channel, task.seq)):
+                        task.close()  # superseded or cancelled: stop at this step boundary
+                        task = None
+                    if queued is not None:
+                        task = self._start(channel, *queued)
+                    if task is not None and not self._step(channel, task):
+                        task = None
+                finally:
+                    with self._cond:
+                        self._busy = False
+                        if task is not None:
+                            self._running[channel] = task
+                            self._turns.setdefault(channel, None)  # to the back of the line
+        finally:
+            for task in self._running.values():
+                task.close()
+            self._running.clear()
 
-    def _run(self, channel: str, seq: int, request: Any) -> None:
-        handler = self._handlers[type(request)]
+    def _start(self, channel: str, seq: int, request: Any) -> _Task | None:
+        """Call the handler: a plain result is delivered now, a stream becomes a task."""
         t0 = time.perf_counter()
         try:
-            produced = handler(request)
-            if isinstance(produced, Output):
-                self._emit(channel, seq, request, produced, t0)
-                return
-            for partial in produced:
-                if not self.is_current(channel, seq):
-                    produced.close()  # cancelled: stop at this step boundary
-                    return
-                self._emit(channel, seq, request, partial, t0)
-                t0 = time.perf_counter()
-        except Exception as exc:  # any failure becomes a message in the panel
-            message = str(exc) or type(exc).__name__
-            if not isinstance(exc, _EXPECTED):  # a bug: keep where it happened
-                message = f"{type(exc).__name__}: {message}\n{traceback.format_exc(limit=4)}"
-            result = RenderResult(channel, seq, request, None, {}, 0.0, "", "", True, message)
-            if self.is_current(channel, seq):
-                self._deliver(result)
+            produced = self._handlers[type(request)](request)
+        except Exception as exc:
+            self._fail(channel, seq, request, exc)
+            return None
+        ms = (time.perf_counter() - t0) * 1000.0
+        if isinstance(produced, Output):
+            self._emit(channel, seq, request, produced, ms)
+            return None
+        return _Task(seq, request, iter(produced), ms)
 
-    def _emit(self, channel: str, seq: int, request: Any, out: Output, t0: float) -> None:
-        ms = out.ms if out.ms is not None else (time.perf_counter() - t0) * 1000.0
-        if not self.is_current(channel, seq):
-            return
-        self._deliver(RenderResult(channel, seq, request, out.image, out.data, ms,
-                                   out.backend, out.device, out.final))
+    def _step(self, channel: str, task: _Task) -> bool:
+        """Advance a stream by one output; False once it has ended."""
+        t0 = time.perf_counter()
+        try:
+            out = next(task.stream)
+        except StopIteration:
+            return False
+        except Exception as exc:
+            self._fail(channel, task.seq, task.request, exc)
+            return False
+        task.ms += (time.perf_counter() - t0) * 1000.0
+        self._emit(channel, task.seq, task.request, out, task.ms)
+        task.ms = 0.0
+        return True
+
+    def _fail(self, channel: str, seq: int, request: Any, exc: Exception) -> None:
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, _EXPECTED):  # a bug: keep where it happened
+            message = f"{type(exc).__name__}: {message}\n{traceback.format_exc(limit=4)}"
+        self._send(RenderResult(channel, seq, request, None, None, 0.0, "", "", True, message))
+
+    def _emit(self, channel: str, seq: int, request: Any, out: Output, measured_ms: float) -> None:
+        ms = out.ms if out.ms is not None else measured_ms
+        self._send(RenderResult(channel, seq, request, out.image, out.payload, ms, out.backend, out.device,
+                                out.final, None, out.export_pending))
+
+    def _send(self, result: RenderResult) -> None:
+        # Checked and delivered under the lock: once cancel() or shutdown() has returned,
+        # no result of a request they made stale can still slip out.
+        with self._cond:
+            if self._closed or self._latest.get(result.channel) != result.seq:
+                return
+            try:
+                self._deliver(result)
+            except Exception:  # the receiver's bug must not stop every other channel's rendering
+                log.exception("delivering a result of %s failed", result.channel)

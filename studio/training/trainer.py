@@ -1,11 +1,16 @@
-"""The trainer base class: one loop, one event protocol, exact resume.
+"""The trainer protocol every family speaks: one loop, typed events, exact resume.
 
-A family trainer supplies the model, one optimisation step and a preview
-grid. The base class owns everything else: batching, the learning-rate
-schedule, checkpoints (weights, optimiser, RNG and loss history in one
-safetensors file), the JSONL loss log and the event stream. It knows nothing
-about Qt or processes, so the same code runs headless, in the app's worker
-and under torchrun.
+A family trainer names its modules (``build_modules``), its optimisers
+(``build_optimizers``; each gets its own torch LambdaLR schedule, shaped by
+``lr_factor``) and does one training step (``train_step``), which may run
+any number of optimiser steps (a GAN: n discriminator steps per generator
+step) and draw more batches (``next_batch``, also from a second unpaired
+domain). Averaged weights come from :class:`studio.training.ema.EMA`
+(``add_ema``). The base class owns everything else: DataLoader batches,
+schedules, the loss history and log, checkpoints that resume bit for bit,
+divergence checks and the event stream. It knows nothing about Qt or
+processes: the same code runs headless, in the app's worker and under
+torchrun, where only the main rank writes.
 """
 
 from __future__ import annotations
@@ -13,91 +18,129 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
-from studio.data.datasets import ImageDataset
-from studio.core.checkpoint import (
-    OPTIMIZER_PREFIX,
-    RNG_PREFIX,
-    Checkpoint,
-    CheckpointError,
-    load_checkpoint,
-    save_checkpoint,
-)
-from studio.training.events import CheckpointWritten, Event, Finished, Preview, Progress
+from studio.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from studio.data.datasets import check_dataset
+from studio.training import state as run_state
+from studio.training.context import RunContext
+from studio.training.data import Batch, BatchStream, ImageSource, as_source
+from studio.training.ema import EMA
+from studio.training.events import CheckpointWritten, Diverged, Event, Finished, Metrics, Preview, Progress
+from studio.training.options import TrainOptions
 
-HISTORY_PREFIX = "history/"
 LOG_NAME = "log.jsonl"
+MAIN = "main"  # the stream of the run's own dataset
 
 
-@dataclass
-class TrainOptions:
-    family: str
-    out: str
-    data: str | None = None
-    steps: int = 2000
-    batch_size: int = 128
-    lr: float = 1e-3
-    schedule: str = "constant"  # or "cosine"
-    checkpoint_every: int = 500
-    preview_every: int = 100
-    log_every: int = 10
-    keep: int = 3  # numbered checkpoints kept besides last.safetensors
-    holdout: int = 0  # images kept out of training, for the metrics in the checkpoint
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0  # 0: leave one core free
-    model: dict[str, Any] = field(default_factory=dict)
+class RunFolderError(OSError):
+    """The run folder cannot be written; the message names it and the step."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def __init__(self, out: Path, step: int, exc: OSError):
+        why = exc.strerror or str(exc)
+        super().__init__(f"{out}: cannot write to the run folder at step {step} ({why}); "
+                         "the last good checkpoint is kept, resume once the folder is writable")
+        self.step = step
 
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested, but torch sees no CUDA GPU")
-    return torch.device(name)
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class Trainer:
     family = ""
-    # Per-family defaults merged under TrainOptions.model.
-    default_model: dict[str, Any] = {}
+    config_class: type | None = None  # the model's config dataclass: its fields are the valid options
+    default_model: dict[str, Any] = {}  # family defaults merged under TrainOptions.model
+    extra_domains: tuple[str, ...] = ()  # further unpaired datasets (TrainOptions.extra_data)
+    shipped = "model"  # the module whose weights (its EMA's, if it has one) the checkpoint ships
 
-    def __init__(self, options: TrainOptions, dataset: ImageDataset):
+    def __init__(self, options: TrainOptions, dataset, context: RunContext | None = None,
+                 extra_data: dict[str, Any] | None = None):
         self.options = options
-        self.options.model = {**self.default_model, **options.model}
-        self.dataset = dataset
-        self.device = pick_device(options.device)
+        self.context = context or RunContext.from_env(options.device)
+        self.device = torch.device(self.context.device)
         self.out = Path(options.out)
-        torch.manual_seed(options.seed)
-        self.generator = torch.Generator().manual_seed(options.seed)
-        self.model = self.build_model(self.options.model).to(self.device)
-        self.optimizer = self.build_optimizer()
-        self.step = 0
-        self.base_lr = options.lr
-        self.history: dict[str, list[float]] = {"step": []}
-        if not 0 <= options.holdout < len(dataset):
-            raise ValueError(f"holdout {options.holdout} must be below the dataset size {len(dataset)}")
-        n_train = len(dataset) - options.holdout
-        self._images = torch.from_numpy(dataset.images[:n_train])
+        self.dataset: ImageSource = as_source(dataset)
+        self.options.model = self.configure(options.model, self.dataset)
+        if not 0 <= options.holdout < len(self.dataset):
+            raise ValueError(f"holdout {options.holdout} must be below the dataset size {len(self.dataset)}")
+        train, held = self.dataset.split(len(self.dataset) - options.holdout)
         # Metrics are measured on held-out images when there are any.
-        self.eval_images = dataset.images[n_train:] if options.holdout else dataset.images
-        self._order = torch.randperm(n_train, generator=self.generator)
-        self._cursor = 0
+        self.eval_data = held if options.holdout else train
+        torch.manual_seed(options.seed)  # every rank builds the same initial weights
+        self.modules: dict[str, nn.Module] = {
+            name: m.to(self.device) for name, m in self.build_modules(dict(self.options.model)).items()}
+        if self.context.rank:
+            torch.manual_seed(options.seed + self.context.rank)  # but draws its own noise
+        self.emas: dict[str, EMA] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = self.build_optimizers()
+        self.schedulers = {name: LambdaLR(opt, self._lr_lambda(name)) for name, opt in self.optimizers.items()}
+        ctx, workers = self.context, options.workers
+        self.streams = {MAIN: BatchStream(train, options.batch_size, options.seed, 0, self.device,
+                                          ctx.rank, ctx.world_size, workers)}
+        extra = extra_data or {}
+        for i, domain in enumerate(self.extra_domains, start=1):
+            if domain not in extra:
+                raise ValueError(f"the {self.family} family needs a second dataset '{domain}' (extra_data)")
+            self.streams[domain] = BatchStream(as_source(extra[domain]), options.batch_size, options.seed,
+                                               i, self.device, ctx.rank, ctx.world_size, workers)
+        self.step = 0
+        self.history: dict[str, list[float]] = {"step": []}
+        self.diverged: Diverged | None = None
+        self._saved_step = -1
+        self._last_metrics: dict[str, Any] = {}
 
     # ---- what a family provides -------------------------------------------------
-    def build_model(self, config: dict[str, Any]) -> torch.nn.Module:
+    @classmethod
+    def model_keys(cls) -> set[str] | None:
+        """The model options this family knows (None: any)."""
+        if cls.config_class is None:
+            return None
+        return {k for k in cls.config_class.__dataclass_fields__ if k != "extra"} | set(cls.default_model)
+
+    @classmethod
+    def configure(cls, model: dict[str, Any], data: ImageSource) -> dict[str, Any]:
+        """The full model config for ``data``; raises ValueError/DatasetError naming the problem.
+
+        Runs in the app before anything is spawned, so it must stay cheap: no weights.
+        """
+        known = cls.model_keys()
+        unknown = sorted(set(model) - known) if known is not None else []
+        if unknown:
+            raise ValueError(f"unknown {cls.family} model option{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(unknown)} (valid: {', '.join(sorted(known))})")
+        return {**cls.default_model, **model}
+
+    @staticmethod
+    def fit_image_shape(config: dict[str, Any], data: ImageSource) -> dict[str, Any]:
+        """Channels and image size from the data unless the config sets them; they must agree."""
+        c, h, _ = data.shape
+        config.setdefault("channels", c)
+        config.setdefault("image_size", h)
+        check_dataset(data, config["channels"], config["image_size"])
+        return config
+
+    @classmethod
+    def build_modules(cls, config: dict[str, Any]) -> dict[str, nn.Module]:
         raise NotImplementedError
 
-    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": torch.optim.Adam(self.model.parameters(), lr=self.options.lr)}
+
+    def lr_factor(self, optimizer: str, step: int) -> float:
+        """The schedule's multiplier of ``optimizer``'s base learning rate at ``step``."""
+        if self.options.schedule == "cosine":
+            frac = min(step / max(1, self.options.steps), 1.0)
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+        return 1.0
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
         raise NotImplementedError
 
     @torch.no_grad()
@@ -109,154 +152,185 @@ class Trainer:
         """Measured quality figures stored in the checkpoint metadata."""
         return {}
 
-    def build_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.model.parameters(), lr=self.options.lr)
+    def family_state(self) -> dict[str, torch.Tensor]:
+        """Further tensors a family needs to resume exactly (a GAN's image pool, w_avg, ...)."""
+        return {}
 
-    # ---- the loop ---------------------------------------------------------------
-    def next_batch(self) -> torch.Tensor:
-        n_train = len(self._images)
-        bs = min(self.options.batch_size, n_train)
-        if self._cursor + bs > len(self._order):
-            self._order = torch.randperm(n_train, generator=self.generator)
-            self._cursor = 0
-        idx = self._order[self._cursor: self._cursor + bs]
-        self._cursor += bs
-        return self._images[idx].to(self.device, non_blocking=True)
+    def load_family_state(self, state: dict[str, torch.Tensor]) -> None:
+        pass
 
-    def lr_at(self, step: int) -> float:
-        if self.options.schedule == "cosine":
-            frac = min(step / max(1, self.options.steps), 1.0)
-            return self.base_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        return self.base_lr
+    def set_live_option(self, name: str, value: float) -> None:
+        """Change a hyperparameter mid-run: ``lr`` (every optimiser) or ``lr.NAME`` (one)."""
+        if name == "lr":
+            targets = list(self.optimizers)
+        elif name.startswith("lr.") and name[3:] in self.optimizers:
+            targets = [name[3:]]
+        else:
+            raise KeyError(f"'{name}' cannot change during a {self.family} run")
+        for opt_name in targets:
+            self._set_base_lr(opt_name, float(value))
 
-    def set_lr(self, lr: float) -> None:
-        """Change the learning rate mid-run; the schedule scales from the new value."""
-        self.base_lr = float(lr)
+    # ---- helpers for families ---------------------------------------------------
+    @property
+    def model(self) -> nn.Module:
+        return self.modules["model"]
+
+    def add_ema(self, module: str, decay: float, warmup: bool = True) -> EMA:
+        self.emas[module] = EMA(self.modules[module], decay, warmup)
+        return self.emas[module]
+
+    def next_batch(self, domain: str = MAIN) -> Batch:
+        return self.streams[domain].next()
+
+    def eval_images(self, n: int) -> torch.Tensor:
+        """The first ``n`` evaluation images on the device (held-out ones when there are any)."""
+        return self.eval_data.first(n).to(self.device)
+
+    def eval_batch(self, n: int | None = None) -> Batch:
+        """The first ``n`` (default: all) evaluation images with their labels, on the CPU."""
+        n = len(self.eval_data) if n is None else min(n, len(self.eval_data))
+        return self.eval_data.__getitems__(list(range(n)))
 
     @property
     def epoch(self) -> float:
-        return self.step * self.options.batch_size / max(1, len(self._images))
+        s = self.streams[MAIN]
+        return s.epoch + s.position / s.sampler.batches_per_epoch
+
+    # ---- learning rates -----------------------------------------------------------
+    def _lr_lambda(self, name: str):
+        return lambda step: self.lr_factor(name, step)  # a plain function: LambdaLR does not save it
+
+    def _set_base_lr(self, name: str, lr: float) -> None:
+        sched, opt = self.schedulers[name], self.optimizers[name]
+        scale = lr / sched.base_lrs[0]  # further groups keep their ratio to the first
+        sched.base_lrs = [b * scale for b in sched.base_lrs]
+        for group, base in zip(opt.param_groups, sched.base_lrs):
+            group["initial_lr"] = base
+        self._sync_lrs()
+
+    def _sync_lrs(self) -> None:
+        """Each group's learning rate for the coming step (after a restore or a live change)."""
+        for name, sched in self.schedulers.items():
+            for group, base in zip(self.optimizers[name].param_groups, sched.base_lrs):
+                group["lr"] = base * self.lr_factor(name, self.step)
+
+    def current_lrs(self) -> dict[str, float]:
+        return {name: float(opt.param_groups[0]["lr"]) for name, opt in self.optimizers.items()}
+
+    # ---- the loop -----------------------------------------------------------------
+    def train_mode(self, on: bool) -> None:
+        for m in self.modules.values():
+            m.train(on)
 
     def run(self, until: int | None = None) -> Iterator[Event]:
-        """Train up to step ``until`` (default options.steps), yielding events."""
+        """Train up to step ``until`` (default options.steps), yielding events.
+
+        A NaN or infinite loss ends the generator with a Diverged event and
+        nothing saved; ``diverged`` stays set and the trainer refuses to save.
+        """
         until = self.options.steps if until is None else until
-        self.model.train()
+        main = self.context.is_main
+        self.train_mode(True)
         t0, s0 = time.perf_counter(), self.step
         while self.step < until:
-            lr = self.lr_at(self.step)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            lrs = self.current_lrs()
             losses = self.train_step(self.next_batch())
+            if not all(math.isfinite(v) for v in losses.values()):
+                yield self._diverge(losses)
+                return
             self.step += 1
+            with warnings.catch_warnings():  # a GAN's G may not step every time; that is fine
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                for sched in self.schedulers.values():
+                    sched.step()
             self._record(losses)
             elapsed = time.perf_counter() - t0
             rate = (self.step - s0) / elapsed if elapsed > 0 else 0.0
             eta = (until - self.step) / rate if rate > 0 else float("inf")
             yield Progress(self.step, until, self.epoch, losses,
-                           rate * self.options.batch_size, eta, lr)
-            if self.options.preview_every and self.step % self.options.preview_every == 0:
-                yield Preview(self.step, self._preview())
-            if self.options.checkpoint_every and self.step % self.options.checkpoint_every == 0:
-                yield CheckpointWritten(self.step, str(self.save_run_checkpoint()))
-        path = self.save_run_checkpoint()
-        yield Finished(self.step, str(path))
+                           rate * self.streams[MAIN].batch_size * self.context.world_size, eta, lrs)
+            if main and self.options.preview_every and self.step % self.options.preview_every == 0:
+                yield Preview(self.step, self.render_preview())
+            if main and self.options.checkpoint_every and self.step % self.options.checkpoint_every == 0:
+                yield from self.checkpoint_events()
+        if not main:
+            yield Finished(self.step, "")
+            return
+        if self._saved_step != self.step:
+            yield from self.checkpoint_events()
+        yield Finished(self.step, str(self.out / "last.safetensors"))
 
-    def _preview(self) -> np.ndarray:
-        self.model.eval()
+    def checkpoint_events(self) -> Iterator[Event]:
+        path = self.save_run_checkpoint()
+        yield CheckpointWritten(self.step, str(path))
+        if self._last_metrics:
+            yield Metrics(self.step, self._last_metrics)
+
+    def render_preview(self) -> np.ndarray:
+        self.train_mode(False)
         try:
             return self.preview()
         finally:
-            self.model.train()
+            self.train_mode(True)
+
+    def _diverge(self, losses: dict[str, float]) -> Diverged:
+        from studio.training.runs import newest_valid_checkpoint
+
+        good = newest_valid_checkpoint(self.out) if self.context.is_main else None
+        good_step = good[1] if good else 0
+        self.diverged = Diverged(self.step + 1, dict(losses), good_step, str(good[0]) if good else "")
+        return self.diverged
 
     def _record(self, losses: dict[str, float]) -> None:
         self.history["step"].append(float(self.step))
         for k, v in losses.items():
             self.history.setdefault(k, []).append(float(v))
-        if self.options.log_every and self.step % self.options.log_every == 0:
-            self.out.mkdir(parents=True, exist_ok=True)
-            with open(self.out / LOG_NAME, "a") as f:
-                f.write(json.dumps({"step": self.step, **losses, "time": time.time()}) + "\n")
+        if self.context.is_main and self.options.log_every and self.step % self.options.log_every == 0:
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+                with open(self.out / LOG_NAME, "a") as f:
+                    f.write(json.dumps({"step": self.step, **losses, "time": time.time()}) + "\n")
+            except OSError as exc:
+                raise RunFolderError(self.out, self.step, exc) from exc
 
     # ---- checkpoints ------------------------------------------------------------
     def to_checkpoint(self, with_training_state: bool = True) -> Checkpoint:
-        weights = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
-        state: dict[str, np.ndarray] = {}
-        extra: dict[str, Any] = {"options": self.options.to_dict(), "base_lr": self.base_lr}
-        if with_training_state:
-            opt = self.optimizer.state_dict()
-            for idx, slots in opt["state"].items():
-                for key, value in slots.items():
-                    tensor = value if torch.is_tensor(value) else torch.tensor(value)
-                    state[f"{OPTIMIZER_PREFIX}{idx}/{key}"] = tensor.detach().cpu().numpy()
-            extra["param_groups"] = opt["param_groups"]
-            state[RNG_PREFIX + "torch"] = torch.get_rng_state().numpy()
-            state[RNG_PREFIX + "generator"] = self.generator.get_state().numpy()
-            if self.device.type == "cuda":  # the noise of a CUDA step comes from the CUDA generator
-                state[RNG_PREFIX + "cuda"] = torch.cuda.get_rng_state(self.device).numpy()
-            state[RNG_PREFIX + "order"] = self._order.numpy()
-            extra["cursor"] = self._cursor
-            for k, v in self.history.items():
-                state[HISTORY_PREFIX + k] = np.asarray(v, dtype=np.float32)
-        return Checkpoint(
-            family=self.family,
-            config=self.options.model,
-            weights=weights,
-            dataset=self.dataset.name,
-            step=self.step,
-            metrics=self.metrics(),
-            training_state=state,
-            extra=extra,
-        )
+        if self.diverged is not None:
+            raise ValueError(f"nothing saved: the loss diverged at step {self.diverged.step}")
+        weights, state, extra = run_state.pack(self, with_training_state)
+        self._last_metrics = self.metrics()
+        return Checkpoint(family=self.family, config=dict(self.options.model), weights=weights,
+                          dataset=self.dataset.name, step=self.step, metrics=self._last_metrics,
+                          training_state=state, extra=extra)
 
     def save_run_checkpoint(self) -> Path:
-        """Write last.safetensors and a numbered copy; prune old numbered ones."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        """Write a numbered checkpoint and last.safetensors; prune old numbered ones."""
         ckpt = self.to_checkpoint()
-        save_checkpoint(ckpt, self.out / f"step_{self.step:07d}.safetensors")
-        last = save_checkpoint(ckpt, self.out / "last.safetensors")
-        old = sorted(self.out.glob("step_*.safetensors"))
-        for p in old[: max(0, len(old) - max(1, self.options.keep))]:
-            p.unlink(missing_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(ckpt, self.out / f"step_{self.step:07d}.safetensors")
+            last = save_checkpoint(ckpt, self.out / "last.safetensors")
+            old = sorted(self.out.glob("step_*.safetensors"))
+            for p in old[: max(0, len(old) - max(1, self.options.keep))]:
+                p.unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunFolderError(self.out, self.step, exc) from exc
+        self._saved_step = self.step
         return last
 
     def restore(self, ckpt: Checkpoint) -> None:
-        """Continue from ``ckpt``: weights, optimiser, RNG, schedule and loss history."""
+        """Continue from ``ckpt``: weights, optimisers, schedules, RNG, data position, history."""
         if ckpt.family != self.family:
             raise CheckpointError(f"{ckpt.path}: a '{ckpt.family}' checkpoint cannot resume a '{self.family}' run")
-        state = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.weights.items()}
-        try:
-            self.model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{ckpt.path}: weights do not fit this model ({exc})") from exc
-        ts = ckpt.training_state
-        groups = ckpt.extra.get("param_groups")
-        if groups:
-            opt_state: dict[int, dict[str, torch.Tensor]] = {}
-            for name, arr in ts.items():
-                if name.startswith(OPTIMIZER_PREFIX):
-                    idx, key = name[len(OPTIMIZER_PREFIX):].split("/", 1)
-                    opt_state.setdefault(int(idx), {})[key] = torch.from_numpy(np.array(arr)).to(self.device)
-            for slots in opt_state.values():  # Adam keeps its step count on the CPU
-                if "step" in slots:
-                    slots["step"] = slots["step"].cpu()
-            self.optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
-        if RNG_PREFIX + "torch" in ts:
-            torch.set_rng_state(torch.from_numpy(np.array(ts[RNG_PREFIX + "torch"])))
-            self.generator.set_state(torch.from_numpy(np.array(ts[RNG_PREFIX + "generator"])))
-            self._order = torch.from_numpy(np.array(ts[RNG_PREFIX + "order"]))
-            self._cursor = int(ckpt.extra.get("cursor", 0))
-        if RNG_PREFIX + "cuda" in ts and self.device.type == "cuda":
-            torch.cuda.set_rng_state(torch.from_numpy(np.array(ts[RNG_PREFIX + "cuda"])), self.device)
-        self.history = {
-            k[len(HISTORY_PREFIX):]: [float(x) for x in v]
-            for k, v in ts.items() if k.startswith(HISTORY_PREFIX)
-        } or {"step": []}
-        self.base_lr = float(ckpt.extra.get("base_lr", self.base_lr))
-        self.step = ckpt.step
+        run_state.unpack(self, ckpt)
+        self._sync_lrs()  # a longer run (more --steps) reshapes the schedule from here on
+        self.diverged = None
+        self._saved_step = self.step
 
     def resume_from(self, path: str | Path) -> None:
         self.restore(load_checkpoint(path, family=self.family, with_training_state=True))
-        self._truncate_log(self.step)
+        if self.context.is_main:
+            self._truncate_log(self.step)
 
     def _truncate_log(self, step: int) -> None:
         """Drop log lines written after ``step`` (a run killed past its last checkpoint),
@@ -275,5 +349,8 @@ class Trainer:
             keep.append(line if line.endswith("\n") else line + "\n")
         if keep != lines:
             tmp = log.with_name(LOG_NAME + ".tmp")
-            tmp.write_text("".join(keep))
-            tmp.replace(log)
+            try:
+                tmp.write_text("".join(keep))
+                tmp.replace(log)
+            except OSError as exc:
+                raise RunFolderError(self.out, step, exc) from exc

@@ -10,7 +10,12 @@ runs headless, and talks over two one-way pipes:
 * events out: lists of :mod:`studio.training.events` objects, batched so a fast
   trainer pays for at most ~10 sends a second (previews, checkpoints, status
   changes and errors go out at once);
-* commands in: ``pause``, ``resume``, ``stop``, ``save``, ``lr`` and ``detach``.
+* commands in: :mod:`studio.training.events` command dataclasses (Pause, Resume,
+  Stop, SaveNow, SetOption, Detach).
+
+The handle holds the run folder's lock (:mod:`studio.training.lock`) from
+before the spawn until the worker ends, so a second writer is refused at
+once, even one started a moment later; a detached worker takes it over.
 
 The parent closes its copies of the child's pipe ends after spawning, so a
 worker that dies shows up as end-of-file on the event pipe (never a reader
@@ -24,6 +29,7 @@ named ``stop.request`` appears in the run folder.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import signal
@@ -32,15 +38,31 @@ import time
 
 from studio.training.events import (
     CheckpointWritten,
+    CommandRefused,
+    Detach,
+    Diverged,
     Event,
     Failed,
     Finished,
+    Metrics,
+    OptionChanged,
+    Pause,
+    Paused,
     Preview,
     Progress,
-    Status,
+    Resume,
+    Resumed,
+    Rewound,
+    SaveNow,
+    SetOption,
+    Started,
+    Stop,
 )
-from studio.training.runs import RunPlan, prepare_run
+from studio.training.lock import RunFolderBusy, RunLock, is_locked
+from studio.training.runs import RunPlan, TrainingSetupError, clean_orphans, prepare_run
 from studio.training.worker_child import worker_main
+
+TAKEOVER_WAIT_S = 5.0  # how long detach waits for the worker to hold the run's lock itself
 
 
 def describe_exit(code: int | None) -> str:
@@ -69,6 +91,7 @@ class WorkerHandle:
         self.paused = False
         self.detached = False
         self._eof = False
+        self._lock: RunLock | None = None
 
     # --- life cycle ------------------------------------------------------------------
     def start(self, options, resume: str | os.PathLike | None = None, plan: RunPlan | None = None) -> RunPlan:
@@ -76,21 +99,38 @@ class WorkerHandle:
         if self.is_alive():
             raise RuntimeError("this worker is already running")
         plan = plan or prepare_run(options, resume)
-        ctx = mp.get_context("spawn")
-        evt_read, evt_write = ctx.Pipe(duplex=False)
-        cmd_read, cmd_write = ctx.Pipe(duplex=False)
-        proc = ctx.Process(
-            target=worker_main,
-            args=(plan.options.to_dict(), plan.resume, cmd_read, evt_write),
-            name=f"studio-train-{plan.options.family}",
-        )
-        with _main_module_hidden():
-            proc.start()
+        lock = RunLock(plan.options.out)
+        try:
+            lock.acquire()
+        except RunFolderBusy as exc:
+            raise TrainingSetupError(str(exc)) from None
+        except OSError as exc:
+            raise TrainingSetupError(f"{plan.options.out}: cannot lock the run folder ({exc})") from exc
+        try:
+            clean_orphans(plan.options.out, lock_held=True)
+            ctx = mp.get_context("spawn")
+            evt_read, evt_write = ctx.Pipe(duplex=False)
+            cmd_read, cmd_write = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=worker_main,
+                args=(plan.options.to_dict(), plan.resume, cmd_read, evt_write),
+                name=f"studio-train-{plan.options.family}",
+            )
+            with _main_module_hidden():
+                proc.start()
+        except BaseException:
+            lock.release()
+            raise
+        try:
+            lock.set_owner(proc.pid, family=plan.options.family)
+        except OSError:
+            pass  # the folder just turned read-only: the worker reports it at its first write
         # Close the child's ends here so either side dying reads as end-of-file.
         evt_write.close()
         cmd_read.close()
         self._proc, self._events, self._commands = proc, evt_read, cmd_write
-        self.plan = plan
+        self._lock = lock
+        self.plan = dataclasses.replace(plan, data={})  # the worker opens its own copy of the data
         self.last_event = self.finished = self.failed = None
         self.paused = self.detached = self._eof = False
         return plan
@@ -122,15 +162,24 @@ class WorkerHandle:
         if self._proc is None:
             return True
         self._proc.join(timeout)
+        self._release_if_ended()
         return self._proc.exitcode is not None
 
     def kill(self) -> None:
         if self.is_alive():
             self._proc.kill()
             self._proc.join(5)
+        self._release_if_ended()
+
+    def _release_if_ended(self) -> None:
+        """The worker is gone: the run folder is free again."""
+        if self._lock is not None and not self.detached and self._proc is not None \
+                and self._proc.exitcode is not None:
+            self._lock.release()
+            self._lock = None
 
     # --- commands --------------------------------------------------------------------
-    def _send(self, *cmd) -> bool:
+    def _send(self, cmd) -> bool:
         if self._commands is None or self.detached:
             return False
         try:
@@ -140,32 +189,43 @@ class WorkerHandle:
             return False
 
     def pause(self) -> bool:
-        return self._send("pause")
+        return self._send(Pause())
 
     def resume(self) -> bool:
-        return self._send("resume")
+        """Continue after a pause (after a divergence: from the last good checkpoint)."""
+        return self._send(Resume())
 
     def stop(self) -> bool:
         """Finish the current step, write a checkpoint and exit."""
-        return self._send("stop")
+        return self._send(Stop())
 
     def save_now(self) -> bool:
-        return self._send("save")
+        return self._send(SaveNow())
+
+    def set_option(self, name: str, value: float) -> bool:
+        return self._send(SetOption(name, float(value)))
 
     def set_lr(self, lr: float) -> bool:
-        return self._send("lr", float(lr))
+        return self.set_option("lr", lr)
 
     def detach(self) -> None:
         """Let the worker train on after this process exits; it stops itself when done."""
         if self._proc is None or not self.is_alive():
             return
-        self._send("detach")
+        self._send(Detach())
         self.detached = True
         for conn in (self._commands, self._events):
             try:
                 conn.close()
             except OSError:
                 pass
+        if self._lock is not None:  # hand the run folder over: the worker takes the lock
+            self._lock.release(forget_owner=False)
+            self._lock = None
+            deadline = time.monotonic() + TAKEOVER_WAIT_S
+            while self._proc.is_alive() and not is_locked(self.plan.options.out) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.01)
         # Not ours to wait for at interpreter exit any more...
         try:
             from multiprocessing import process as _process
@@ -191,7 +251,7 @@ class WorkerHandle:
             if self.is_alive():
                 self.kill()
         self.poll()
-        self._proc.join(1)
+        self.join(1)
         return self.finished is not None
 
     # --- events ----------------------------------------------------------------------
@@ -214,10 +274,13 @@ class WorkerHandle:
                 self.finished = ev
             elif isinstance(ev, Failed):
                 self.failed = ev
-            elif isinstance(ev, Status) and ev.state in ("paused", "resumed"):
-                self.paused = ev.state == "paused"
+            elif isinstance(ev, (Paused, Resumed, Rewound)):
+                self.paused = isinstance(ev, Paused)
             if not isinstance(ev, Preview):
                 self.last_event = ev
+        if self._eof:
+            self._proc.join(0.1)  # end-of-file: the process is exiting
+            self._release_if_ended()
         return out
 
     def last_message(self) -> str:
@@ -230,6 +293,7 @@ class WorkerHandle:
                     conn.close()
                 except OSError:
                     pass
+        self._release_if_ended()
 
 
 class _main_module_hidden:
@@ -270,6 +334,18 @@ def describe_event(ev: Event) -> str:
         return f"finished at step {ev.step}" + (" (stopped)" if ev.stopped_early else "")
     if isinstance(ev, Failed):
         return f"failed: {ev.message}"
-    if isinstance(ev, Status):
-        return f"{ev.state} {ev.detail}" if ev.detail else ev.state
+    if isinstance(ev, Diverged):
+        return f"diverged: {ev.message}"
+    if isinstance(ev, Metrics):
+        return f"metrics at step {ev.step}: " + " ".join(f"{k}={v}" for k, v in ev.values.items())
+    if isinstance(ev, Started):
+        return f"started at step {ev.step} on {ev.device}"
+    if isinstance(ev, Paused):
+        return f"paused at step {ev.step}" + (f": {ev.reason}" if ev.reason else "")
+    if isinstance(ev, (Resumed, Rewound)):
+        return f"{type(ev).__name__.lower()} at step {ev.step}"
+    if isinstance(ev, OptionChanged):
+        return f"{ev.name} set to {ev.value:g} at step {ev.step}"
+    if isinstance(ev, CommandRefused):
+        return f"{ev.command} refused: {ev.reason}"
     return type(ev).__name__

@@ -17,47 +17,63 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generative Studio: explore and train generative image models.",
         epilog="panels: " + ", ".join(panel_names()),
     )
-    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--backend", choices=["onnx", "torch"],
+                   help="inference engine (default: the last one used, else onnx)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="(default: the last one used, else auto)")
     p.add_argument("--checkpoint", help="a .safetensors checkpoint or a run folder (its newest checkpoint)")
     p.add_argument("--panel", choices=panel_names(), help="the panel to show first")
     p.add_argument("--screenshot", metavar="OUT.png",
-                   help="save the window once the visible panel shows its first image, then exit")
+                   help="save the window once the visible panel shows its first image, then exit "
+                        "(works without a display)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds --screenshot waits at most")
     return p
 
 
 def _check_checkpoint(path: str) -> str:
-    """Validate before any window opens; returns the family. Exits non-zero on a bad file."""
-    from studio.core.checkpoint import CheckpointError, load_checkpoint
+    """Validate before any window opens: the file, its metadata, and that its weights fit the model
+    its config describes. Returns the family; exits 2 with a one-line message on a bad file."""
+    from studio.core.checkpoint import CheckpointError, check_fits_model, read_checkpoint_file
 
     try:
-        return load_checkpoint(path).family
+        ckpt, digest = read_checkpoint_file(path)
+        check_fits_model(ckpt, digest)
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    return ckpt.family
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     family = _check_checkpoint(args.checkpoint) if args.checkpoint else None
+    from studio.ui.display import display_problem
+
+    problem = display_problem(offscreen_ok=bool(args.screenshot))
+    if problem:  # before Qt, which would abort with a core dump
+        print(problem, file=sys.stderr)
+        return 2
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from studio.ui.context import AppContext
     from studio.ui.main_window import MainWindow
+    from studio.ui.settings import saved_backend
+    from studio.ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Generative Studio")
-    context = AppContext(args.backend, args.device)
+    apply_theme(app)
+    remember = not args.screenshot  # a screenshot shows the defaults and leaves the user's settings alone
+    last_backend, last_device = saved_backend() if remember else (None, None)
+    context = AppContext(args.backend or last_backend or "onnx", args.device or last_device or "auto")
     if family:
         if panel_for_family(family) is None:
             print(f"error: {args.checkpoint}: no panel shows '{family}' models yet", file=sys.stderr)
             return 2
         context.checkpoints[family] = args.checkpoint
     panel_name = args.panel or (panel_for_family(family) if family else None)
-    window = MainWindow(context, initial=panel_name)
+    window = MainWindow(context, initial=panel_name, remember=remember)
     window.show()
 
     def first_image_shown():

@@ -26,7 +26,7 @@ def slider_to_pixels(checkpoint: str, moves: int) -> dict:
     app = QApplication.instance() or QApplication([])
     ctx = AppContext("onnx", "auto")
     ctx.checkpoints["vae"] = checkpoint
-    window = MainWindow(ctx, ["vae"])
+    window = MainWindow(ctx, ["vae"], remember=False)  # never the user's saved settings
     window.resize(1180, 780)
     window.show()
     panel = window.panels["vae"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from studio.engine.setup import configure_process
 from studio.ui.render_bridge import RenderBridge
 
 
@@ -14,6 +15,7 @@ class AppContext(QObject):
 
     def __init__(self, backend: str = "onnx", device: str = "auto", parent=None):
         super().__init__(parent)
+        configure_process()  # process-wide settings, once, before any render thread runs
         self.bridge = RenderBridge(self)
         self.backend = backend
         self.device = device

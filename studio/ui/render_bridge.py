@@ -36,4 +36,5 @@ class RenderBridge(QObject):
             self.resultReady.emit(result)
 
     def shutdown(self) -> None:
+        """Stop rendering: a running stream stops at its next step and delivers nothing more."""
         self.renderer.shutdown()

@@ -65,6 +65,50 @@ class DiffusionForward:
     seed: int = 0
 
 
+# ---- what the handlers return (RenderResult.payload) ---------------------------------
+@dataclass(frozen=True)
+class DiffusionStep:
+    """One denoising step as the sampler made it: x_t, predicted x0, predicted noise, noise added (floats)."""
+
+    k: int  # step index, 0-based
+    n: int  # steps in the trajectory
+    t: int  # paper time of x_t
+    t_prev: int  # paper time the step lands on
+    x_t: np.ndarray = field(repr=False)  # (B, C, H, W), model space
+    x0: np.ndarray = field(repr=False)
+    eps: np.ndarray = field(repr=False)
+    added: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DiffusionSteps:
+    """The steps recorded since the last delivery (at most ``FRAME_INTERVAL_S`` apart)."""
+
+    steps: tuple[DiffusionStep, ...]
+
+
+@dataclass(frozen=True)
+class DiffusionDone:
+    """The finished sample, with the steps not yet delivered."""
+
+    final: np.ndarray  # uint8 grid
+    samples: np.ndarray  # (B, C, H, W) in [0, 1]
+    n: int
+    total_ms: float
+    model_ms: float
+    steps: tuple[DiffusionStep, ...] = ()
+    final_images: np.ndarray | None = field(default=None, repr=False)  # uint8 (B, C, H, W)
+
+
+@dataclass(frozen=True)
+class ForwardNoised:
+    """q(x_t | x_0) at paper time t."""
+
+    t: int
+    alpha_bar: float
+    x_t: np.ndarray  # (C, H, W) in model space
+
+
 def schedule_for(config: dict) -> NoiseSchedule:
     return NoiseSchedule.from_config(config)
 
@@ -118,16 +162,18 @@ def _cols(n: int) -> int:
 
 def _eps_fn(pool: RuntimePool, target: Target):
     runtime = pool.get(target.checkpoint, family="diffusion")
-    info = {"runner": None, "model_ms": 0.0}
+    # One backend for the whole trajectory, even if an ONNX export finishes midway:
+    # every step of a seed runs the same arithmetic, so the seed replays exactly.
+    runner = runtime.backend("eps", target.backend, target.device, wait=False)
+    info = {"model_ms": 0.0}
 
     def eps(x: np.ndarray, t: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
-        out, runner = runtime.run("eps", {"x": x, "t": t}, target.backend, target.device)
+        out = runner.run({"x": x, "t": t})
         info["model_ms"] += (time.perf_counter() - t0) * 1000.0
-        info["runner"] = runner
         return out["eps"]
 
-    return runtime, eps, info
+    return runtime, runner, eps, info
 
 
 def model_image(image: np.ndarray, config: dict) -> np.ndarray:
@@ -141,7 +187,7 @@ def model_image(image: np.ndarray, config: dict) -> np.ndarray:
 def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
     if not 1 <= req.batch <= MAX_BATCH:
         raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {req.batch}")
-    runtime, eps, info = _eps_fn(pool, req.target)
+    runtime, runner, eps, info = _eps_fn(pool, req.target)
     cfg = runtime.config
     sched = schedule_for(cfg)
     T = sched.num_train_timesteps
@@ -165,22 +211,19 @@ def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
     t_prev = dict(zip(visited, visited[1:] + [-1]))
     for rec in sample_loop(eps, sampler, shape, req.seed, x_start=x_start):
         last = rec
-        pending.append({"k": rec["k"], "n": rec["n"], "t": rec["t"] + 1, "t_prev": t_prev[rec["t"]] + 1,
-                        "x_t": rec["x_t"], "x0": rec["x0"], "eps": rec["eps"], "added": rec["added"]})
+        pending.append(DiffusionStep(rec["k"], rec["n"], rec["t"] + 1, t_prev[rec["t"]] + 1,
+                                     rec["x_t"], rec["x0"], rec["eps"], rec["added"]))
         now = time.perf_counter()
         if now - delivered >= req.frame_interval_s and rec["k"] < rec["n"] - 1:  # the last goes with the result
             delivered = now
-            # No backend named: the panel's status line changes once per run, not ~30 times a second.
-            yield Output(None, {"steps": pending}, final=False)
+            yield Output.ran(runner, None, DiffusionSteps(tuple(pending)), final=False)
             pending = []
     assert last is not None
     samples = to_unit(last["prev"])
     final = image_grid(samples, cols=_cols(shape[0]))
-    runner = info["runner"]
     total_ms = (time.perf_counter() - t_begin) * 1000.0
-    yield Output(final, {"steps": pending, "final": final, "final_images": quantize(samples), "samples": samples,
-                         "n": last["n"], "total_ms": total_ms, "model_ms": info["model_ms"]},
-                 runner.name, runner.device, total_ms)
+    done = DiffusionDone(final, samples, last["n"], total_ms, info["model_ms"], tuple(pending), quantize(samples))
+    yield Output.ran(runner, final, done, total_ms)
 
 
 def forward(pool: RuntimePool, req: DiffusionForward) -> Output:
@@ -194,8 +237,7 @@ def forward(pool: RuntimePool, req: DiffusionForward) -> Output:
     noise = np.random.default_rng(int(req.seed)).standard_normal(x0.shape, dtype=np.float32)
     x_t = sched.q_sample(x0, int(req.t) - 1, noise)
     ab = 1.0 if req.t == 0 else float(sched.alphas_cumprod[int(req.t) - 1])
-    return Output(image_grid(to_unit(x_t), cols=1, pad=0), {"t": int(req.t), "alpha_bar": ab, "x_t": x_t[0]},
-                  "numpy", "cpu", None)
+    return Output(image_grid(to_unit(x_t), cols=1, pad=0), ForwardNoised(int(req.t), ab, x_t[0]), "numpy", "cpu")
 
 
 HANDLERS = {DiffusionSample: sample, DiffusionForward: forward}

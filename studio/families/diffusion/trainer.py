@@ -1,50 +1,58 @@
 """DDPM trainer: L_simple = || eps - eps_theta(sqrt(ab_t) x0 + sqrt(1 - ab_t) eps, t) ||^2.
 
 t is uniform over the T training timesteps. An exponential moving average
-of the weights is kept; checkpoints store the EMA weights as *the* weights
-(what sampling uses) and the online weights as training state, so a resumed
-run continues exactly. The last ``holdout`` images of the dataset are never
-trained on (``--holdout``); the loss measured on them is the checkpoint's quality figure.
+of the weights is kept (studio.training.ema, with warm-up); checkpoints
+ship the EMA weights as *the* weights (what sampling uses) and keep the
+online weights as training state, so a resumed run continues exactly. The
+last ``holdout`` images of the dataset are never trained on (``--holdout``);
+the loss measured on them is the checkpoint's quality figure.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
 import torch
 
-from studio.data.datasets import check_dataset
 from studio.core.imaging import image_grid
 from studio.core.schedules import DDIMSampler, NoiseSchedule, sample_loop
-from studio.families.diffusion.model import UNet, build_unet, to_model_space
-from studio.core.checkpoint import Checkpoint
+from studio.families.diffusion.model import UNetConfig, build_unet, to_model_space
+from studio.training.data import Batch
 from studio.training.trainer import Trainer
-
-ONLINE_PREFIX = "online/"
 
 
 class DiffusionTrainer(Trainer):
     family = "diffusion"
+    config_class = UNetConfig
     default_model = {"base": 24, "mults": [1, 2, 2], "attn_res": [7], "schedule": "linear",
                      "timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02,
                      "ema": 0.999}
 
-    def __init__(self, options, dataset):
-        super().__init__(options, dataset)
-        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+    def __init__(self, options, dataset, context=None, extra_data=None):
+        super().__init__(options, dataset, context, extra_data)
         self.ema_decay = float(self.options.model.get("ema", 0.999))
+        self.add_ema("model", self.ema_decay, warmup=True)
         sched = NoiseSchedule.from_config(self.options.model)
         self.alphas_cumprod = torch.from_numpy(sched.alphas_cumprod.copy()).to(self.device)
         self.T = sched.num_train_timesteps
 
-    def build_model(self, config: dict[str, Any]) -> UNet:
-        c, h, _ = self.dataset.shape
-        config.setdefault("channels", c)
-        config.setdefault("image_size", h)
-        check_dataset(self.dataset, config["channels"], config["image_size"])
-        return build_unet(config)
+    @classmethod
+    def configure(cls, model, data):
+        config = cls.fit_image_shape(super().configure(model, data), data)
+        NoiseSchedule.from_config(config)  # names an unknown noise schedule before anything starts
+        if not 0.0 <= float(config["ema"]) < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), not {config['ema']}")
+        return config
+
+    @classmethod
+    def build_modules(cls, config: dict[str, Any]):
+        return {"model": build_unet(config)}
+
+    @property
+    def ema(self) -> torch.nn.Module:
+        """The averaged UNet (what sampling and the checkpoint use)."""
+        return self.emas["model"].module
 
     def loss(self, model: torch.nn.Module, x0: torch.Tensor, t: torch.Tensor,
              noise: torch.Tensor) -> torch.Tensor:
@@ -52,26 +60,18 @@ class DiffusionTrainer(Trainer):
         x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
         return torch.mean((model(x_t, t.float()) - noise) ** 2)
 
-    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
-        x0 = to_model_space(batch)
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        x0 = to_model_space(batch.images)
         t = torch.randint(0, self.T, (x0.shape[0],), device=self.device)
         noise = torch.randn_like(x0)
-        self.optimizer.zero_grad(set_to_none=True)
+        opt = self.optimizers["model"]
+        opt.zero_grad(set_to_none=True)
         loss = self.loss(self.model, x0, t, noise)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        self._update_ema()
+        opt.step()
+        self.emas["model"].update(self.model)
         return {"loss": float(loss.detach())}
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        # Warm-up (as in many DDPM codebases) so early checkpoints are usable.
-        d = min(self.ema_decay, (1 + self.step) / (10 + self.step))
-        for e, p in zip(self.ema.parameters(), self.model.parameters()):
-            e.mul_(d).add_(p.detach(), alpha=1 - d)
-        for e, b in zip(self.ema.buffers(), self.model.buffers()):
-            e.copy_(b)
 
     @torch.no_grad()
     def sample(self, n: int = 16, steps: int = 25, seed: int = 1) -> np.ndarray:
@@ -96,9 +96,8 @@ class DiffusionTrainer(Trainer):
     @torch.no_grad()
     def metrics(self) -> dict[str, Any]:
         """L_simple of the EMA model on held-out images, fixed t and noise (lower is better)."""
-        n = min(1000, len(self.eval_images))
-        src = self.eval_images[:n]
-        x0 = to_model_space(torch.from_numpy(src).to(self.device))
+        x0 = to_model_space(self.eval_images(1000))
+        n = len(x0)
         g = torch.Generator().manual_seed(123)
         reps, total, per_band = 4, 0.0, {}
         bands = {"t<100": (0, 100), "100<=t<500": (100, 500), "t>=500": (500, self.T)}
@@ -120,21 +119,3 @@ class DiffusionTrainer(Trainer):
         return {"l_simple": round(total / reps, 5), "l_simple_by_t": per_band,
                 "eval_images": n, "eval_split": "held-out" if self.options.holdout else "training",
                 "ema_decay": self.ema_decay}
-
-    # ---- checkpoints: EMA weights are the weights, online weights are state ----------
-    def to_checkpoint(self, with_training_state: bool = True) -> Checkpoint:
-        ckpt = super().to_checkpoint(with_training_state)
-        ckpt.weights = {k: v.detach().cpu().numpy() for k, v in self.ema.state_dict().items()}
-        ckpt.config = {k: v for k, v in self.options.model.items()}
-        if with_training_state:
-            for k, v in self.model.state_dict().items():
-                ckpt.training_state[ONLINE_PREFIX + k] = v.detach().cpu().numpy()
-        return ckpt
-
-    def restore(self, ckpt: Checkpoint) -> None:
-        super().restore(ckpt)  # loads the EMA weights into self.model
-        self.ema.load_state_dict(self.model.state_dict())
-        online = {k[len(ONLINE_PREFIX):]: torch.from_numpy(np.array(v))
-                  for k, v in ckpt.training_state.items() if k.startswith(ONLINE_PREFIX)}
-        if online:
-            self.model.load_state_dict(online)

@@ -17,6 +17,7 @@ FAMILY = FamilySpec(
         CliOption("--latent-dim", "latent_dim", int, "size of the latent space"),
         CliOption("--beta", "beta", float, "beta-VAE weight of the KL term"),
     ),
+    live_options=("lr", "beta"),
     preprocessing="digit",
     order=10,
 )

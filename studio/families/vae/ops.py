@@ -1,4 +1,5 @@
-"""VAE requests and their renderer handlers: decode, manifold, encode, interpolate, scatter."""
+"""VAE requests, their renderer handlers (decode, manifold, encode, interpolate, scatter) and what
+each handler returns with its image: a small typed payload per view."""
 
 from __future__ import annotations
 
@@ -51,29 +52,66 @@ class VaeEncodeDataset:
     limit: int = 3000
 
 
+# ---- what the handlers return (RenderResult.payload) ---------------------------------
+@dataclass(frozen=True)
+class VaeDecoded:
+    z: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ManifoldGrid:
+    span: float
+    grid: int
+    dims: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class VaeEncoded:
+    mu: tuple[float, ...]
+    sigma: tuple[float, ...]
+    source: str  # the file, or "clipboard image"
+    input: np.ndarray  # uint8, what the encoder saw
+    reconstruction: np.ndarray  # uint8, decode(mu)
+
+
+@dataclass(frozen=True)
+class InterpolationStrip:
+    mode: str
+    steps: int
+
+
+@dataclass(frozen=True)
+class DatasetLatents:
+    mu: np.ndarray  # (N, latent_dim)
+    labels: np.ndarray | None
+    name: str
+
+
+# ---- handlers -------------------------------------------------------------------------
 def _decode(pool: RuntimePool, target: Target, z: np.ndarray):
     runtime = pool.get(target.checkpoint, family="vae")
     t0 = time.perf_counter()
-    out, runner = runtime.run("decode", {"z": z.astype(np.float32)}, target.backend, target.device)
+    out, runner = runtime.run("decode", {"z": z.astype(np.float32)}, target.backend, target.device, wait=False)
     return out["image"], runner, (time.perf_counter() - t0) * 1000.0
 
 
 def _encode(pool: RuntimePool, target: Target, x: np.ndarray):
     runtime = pool.get(target.checkpoint, family="vae")
-    out, runner = runtime.run("encode", {"image": x.astype(np.float32)}, target.backend, target.device)
+    out, runner = runtime.run("encode", {"image": x.astype(np.float32)}, target.backend, target.device,
+                              wait=False)
     return out["mu"], out["logvar"], runner
 
 
 def decode(pool: RuntimePool, req: VaeDecode) -> Output:
     images, runner, ms = _decode(pool, req.target, np.asarray(req.z, dtype=np.float32)[None])
-    return Output(to_uint8(images[0]), {"z": req.z}, runner.name, runner.device, ms)
+    return Output.ran(runner, to_uint8(images[0]), VaeDecoded(tuple(req.z)), ms)
 
 
 def manifold(pool: RuntimePool, req: VaeManifold) -> Output:
     zs = plane_grid(np.asarray(req.base_z, dtype=np.float32), req.dims, req.grid, req.span)
     images, runner, ms = _decode(pool, req.target, zs)
     grid = image_grid(images, cols=req.grid, pad=0)
-    return Output(grid, {"span": req.span, "grid": req.grid, "dims": req.dims}, runner.name, runner.device, ms)
+    return Output.ran(runner, grid, ManifoldGrid(req.span, req.grid, tuple(req.dims)), ms)
 
 
 def encode_image(pool: RuntimePool, req: VaeEncodeImage) -> Output:
@@ -88,21 +126,25 @@ def encode_image(pool: RuntimePool, req: VaeEncodeImage) -> Output:
     else:
         pixels = pixels.transpose(2, 0, 1)
     t0 = time.perf_counter()
-    mu, logvar, runner = _encode(pool, req.target, pixels[None])
-    recon, _, _ = _decode(pool, req.target, mu)
+    mu, logvar, encoder = _encode(pool, req.target, pixels[None])
+    recon, decoder, _ = _decode(pool, req.target, mu)
     ms = (time.perf_counter() - t0) * 1000.0
     pair = image_grid(np.stack([pixels, recon[0]]), cols=2, pad=1)
     name = req.source if isinstance(req.source, str) else "clipboard image"
-    return Output(pair, {"mu": tuple(float(v) for v in mu[0]), "sigma": np.exp(0.5 * logvar[0]).tolist(),
-                         "source": name, "input": to_uint8(pixels), "reconstruction": to_uint8(recon[0])},
-                  runner.name, runner.device, ms)
+    payload = VaeEncoded(tuple(float(v) for v in mu[0]), tuple(float(v) for v in np.exp(0.5 * logvar[0])),
+                         name, to_uint8(pixels), to_uint8(recon[0]))
+    out = Output.ran(decoder, pair, payload, ms)
+    if encoder.name != decoder.name:  # one graph exported already, the other not yet: say both
+        out.backend = f"{encoder.name}+{decoder.name}"
+    out.export_pending = out.export_pending or bool(getattr(encoder, "export_pending", False))
+    return out
 
 
 def interpolation(pool: RuntimePool, req: VaeInterpolate) -> Output:
     zs = interpolate(np.asarray(req.z0, np.float32), np.asarray(req.z1, np.float32), req.steps, req.mode)
     images, runner, ms = _decode(pool, req.target, zs)
     strip = image_grid(images, cols=req.steps, pad=1)
-    return Output(strip, {"mode": req.mode, "steps": req.steps}, runner.name, runner.device, ms)
+    return Output.ran(runner, strip, InterpolationStrip(req.mode, req.steps), ms)
 
 
 def encode_dataset(pool: RuntimePool, req: VaeEncodeDataset) -> Output:
@@ -119,8 +161,7 @@ def encode_dataset(pool: RuntimePool, req: VaeEncodeDataset) -> Output:
         mus.append(mu)
     ms = (time.perf_counter() - t0) * 1000.0
     labels = ds.labels[:n] if ds.labels is not None else None
-    return Output(None, {"mu": np.concatenate(mus), "labels": labels, "name": ds.name},
-                  runner.name, runner.device, ms)
+    return Output.ran(runner, None, DatasetLatents(np.concatenate(mus), labels, ds.name), ms)
 
 
 HANDLERS = {

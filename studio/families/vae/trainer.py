@@ -7,30 +7,44 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.data.datasets import check_dataset
-from studio.families.vae.model import VAE, build_vae
 from studio.core.imaging import image_grid
+from studio.families.vae.model import VAEConfig, build_vae
+from studio.training.data import Batch
 from studio.training.trainer import Trainer
 
 
 class VAETrainer(Trainer):
     family = "vae"
+    config_class = VAEConfig
     default_model = {"latent_dim": 2, "beta": 1.0, "width": 32, "hidden": 128}
 
-    def build_model(self, config: dict[str, Any]) -> VAE:
-        c, h, _ = self.dataset.shape
-        config.setdefault("channels", c)
-        config.setdefault("image_size", h)
-        check_dataset(self.dataset, config["channels"], config["image_size"])
+    @classmethod
+    def configure(cls, model, data):
+        config = cls.fit_image_shape(super().configure(model, data), data)
         if config["image_size"] % 4:
             raise ValueError(f"image size {config['image_size']} must be a multiple of 4")
-        return build_vae(config)
+        return config
 
-    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
-        self.optimizer.zero_grad(set_to_none=True)
-        parts = self.model.loss(batch)
+    @classmethod
+    def build_modules(cls, config: dict[str, Any]):
+        return {"model": build_vae(config)}
+
+    def set_live_option(self, name: str, value: float) -> None:
+        """``beta`` can change mid-run too (the KL weight: watch the latent space open or collapse)."""
+        if name != "beta":
+            super().set_live_option(name, value)
+            return
+        if not value >= 0:
+            raise ValueError(f"beta must not be negative, not {value}")
+        self.model.cfg.beta = float(value)
+        self.options.model["beta"] = float(value)  # what the checkpoint records and a resume rebuilds
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        opt = self.optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        parts = self.model.loss(batch.images)
         parts["loss"].backward()
-        self.optimizer.step()
+        opt.step()
         return {k: float(v.detach()) for k, v in parts.items()}
 
     @torch.no_grad()
@@ -41,8 +55,7 @@ class VAETrainer(Trainer):
     @torch.no_grad()
     def metrics(self) -> dict[str, Any]:
         """Negative ELBO in nats per image, on the held-out images when there are any."""
-        n = min(1000, len(self.eval_images))
-        x = torch.from_numpy(self.eval_images[:n]).to(self.device)
+        x = self.eval_images(1000)
         was_training = self.model.training
         self.model.eval()
         g = torch.get_rng_state()
@@ -52,5 +65,5 @@ class VAETrainer(Trainer):
         self.model.train(was_training)
         return {"neg_elbo_nats": round(float(parts["loss"]), 3),
                 "recon_nats": round(float(parts["recon"]), 3),
-                "kl_nats": round(float(parts["kl"]), 3), "eval_images": n,
+                "kl_nats": round(float(parts["kl"]), 3), "eval_images": len(x),
                 "eval_split": "held-out" if self.options.holdout else "training"}

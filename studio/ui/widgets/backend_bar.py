@@ -15,11 +15,11 @@ class BackendBar(QWidget):
         self.backend = QComboBox()
         self.backend.addItems(BACKENDS)
         self.backend.setCurrentText(context.backend)
-        self.backend.setToolTip("Inference engine: ONNX Runtime or PyTorch eager")
+        self.backend.setToolTip("Inference engine: ONNX Runtime or PyTorch eager (Ctrl+B)")
         self.device = QComboBox()
         self.device.addItems(DEVICES)
         self.device.setCurrentText(context.device)
-        self.device.setToolTip("auto: the GPU when one really works, else the CPU")
+        self.device.setToolTip("auto: the GPU when one really works, else the CPU (Ctrl+D)")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Backend"))
@@ -28,6 +28,12 @@ class BackendBar(QWidget):
         lay.addWidget(self.device)
         self.backend.currentTextChanged.connect(self._changed)
         self.device.currentTextChanged.connect(self._changed)
+
+    def next_backend(self) -> None:
+        self.backend.setCurrentIndex((self.backend.currentIndex() + 1) % self.backend.count())
+
+    def next_device(self) -> None:
+        self.device.setCurrentIndex((self.device.currentIndex() + 1) % self.device.count())
 
     def _changed(self, *_):
         self.context.set_backend(self.backend.currentText(), self.device.currentText())

@@ -21,6 +21,27 @@ def fmt_eta(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def eta_text(p) -> str:
+    return fmt_eta(p.eta_s)
+
+
+_ENDINGS = {"paused": "(paused)", "stopping": "stopping: saving a checkpoint…", "finished": "done",
+            "stopped": "stopped, checkpoint saved", "failed": "failed", "crashed": "the worker died"}
+
+
+def progress_text(p, state: str = "running", stalled_s: float = 0.0) -> str:
+    """One line about Progress event ``p``: the ETA only while it is running."""
+    losses = "  ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
+    lrs = ("lr " + " ".join(f"{v:.3g}" for v in p.lrs.values()) if len(p.lrs) < 2 else
+           "lr " + " ".join(f"{k} {v:.3g}" for k, v in p.lrs.items()))
+    text = (f"step {p.step}/{p.total_steps}  epoch {p.epoch:.2f}  {losses}  "
+            f"{p.examples_per_s:.0f} img/s  {lrs}")
+    text += f"  ETA {eta_text(p)}" if state == "running" else f"  {_ENDINGS.get(state, state)}"
+    if stalled_s > 0:
+        text += f"  no progress for {stalled_s:.0f} s"
+    return text
+
+
 _COLOURS = ["#4e9af1", "#f1a44e", "#5fc46b", "#e05050", "#b07cf0", "#40c0c0"]
 
 

@@ -15,23 +15,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.training.runs import INFO_NAME, LOG_NAME, running_pid
+from studio.training.runs import INFO_NAME, LOG_NAME, newest_valid_checkpoint, running_pid
 
 
 def describe_run(run_dir: Path) -> str:
-    """"name: step N, loss X (running, pid P)" from the checkpoint header and the log tail."""
+    """"name: family, step N, loss X, training (pid P)" from the newest valid checkpoint and the log."""
     parts = [run_dir.name]
-    last = run_dir / "last.safetensors"
     step = None
-    if last.exists():
-        try:
-            from studio.core.checkpoint import read_metadata
+    found = newest_valid_checkpoint(run_dir)
+    if found is not None:
+        from studio.core.checkpoint import read_metadata
 
-            meta = read_metadata(last)
-            step = meta.get("step")
-            parts.append(f"{meta.get('family', '?')}, step {step}")
-        except Exception:  # noqa: BLE001 - a broken run still shows up, marked
-            parts.append("unreadable checkpoint")
+        step = found[1]
+        parts.append(f"{read_metadata(found[0]).get('family', '?')}, step {step}")
+    elif any(run_dir.glob("*.safetensors")):
+        parts.append("unreadable checkpoint")  # a broken run still shows up, marked
     log = run_dir / LOG_NAME
     if log.exists():
         try:
@@ -52,11 +50,12 @@ def describe_run(run_dir: Path) -> str:
 
 
 def saved_options(run_dir: str) -> dict:
-    """The TrainOptions fields a run was started with (from its last checkpoint), or {}."""
+    """The TrainOptions fields a run was started with (from its newest valid checkpoint), or {}."""
     from studio.core.checkpoint import CheckpointError, read_metadata
 
+    found = newest_valid_checkpoint(run_dir)
     try:
-        meta = read_metadata(Path(run_dir) / "last.safetensors")
+        meta = read_metadata(found[0]) if found else {}
     except (CheckpointError, OSError):
         return {}
     return dict((meta.get("extra") or {}).get("options") or {})
@@ -72,27 +71,24 @@ def find_runs(root: Path) -> list[Path]:
 
 class RunList(QWidget):
     runSelected = Signal(str)  # show its curves
-    openRequested = Signal(str)  # open its newest checkpoint in the explorer
-    resumeRequested = Signal(str)
-    stopRequested = Signal(str)  # stop a run training in the background
+    explorerRequested = Signal(str, str)  # family, run folder: show it in its explorer
+    stopRequested = Signal(str, int)  # run folder, pid of the worker training there
+    message = Signal(str, bool)  # text, is it an error
 
     def __init__(self, root: Path, parent=None):
         super().__init__(parent)
         self.root = Path(root)
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._current_changed)
-        self.list.itemDoubleClicked.connect(lambda item: self.openRequested.emit(item.data(Qt.UserRole)))
+        self.list.itemDoubleClicked.connect(lambda item: self.open_in_explorer(item.data(Qt.UserRole)))
         self.refresh_btn = QPushButton("Refresh")
         self.refresh_btn.clicked.connect(self.refresh)
         self.open_btn = QPushButton("Open in explorer")
-        self.open_btn.clicked.connect(lambda: self._emit_current(self.openRequested))
-        self.resume_btn = QPushButton("Resume run")
-        self.resume_btn.setToolTip("continue this run from its last checkpoint")
-        self.resume_btn.clicked.connect(lambda: self._emit_current(self.resumeRequested))
+        self.open_btn.clicked.connect(lambda: self.current() and self.open_in_explorer(self.current()))
         self.stop_btn = QPushButton("Stop background run")
-        self.stop_btn.clicked.connect(lambda: self._emit_current(self.stopRequested))
+        self.stop_btn.clicked.connect(lambda: self.current() and self.stop_background(self.current()))
         buttons = QHBoxLayout()
-        for b in (self.refresh_btn, self.open_btn, self.resume_btn, self.stop_btn):
+        for b in (self.refresh_btn, self.open_btn, self.stop_btn):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -131,7 +127,20 @@ class RunList(QWidget):
         if item is not None:
             self.runSelected.emit(item.data(Qt.UserRole))
 
-    def _emit_current(self, signal) -> None:
-        run = self.current()
-        if run:
-            signal.emit(run)
+    def open_in_explorer(self, run_dir: str) -> None:
+        """Ask for the run's explorer panel (it shows the newest checkpoint and follows new ones)."""
+        from studio.core.checkpoint import CheckpointError, read_metadata
+
+        try:
+            family = read_metadata(run_dir)["family"]
+        except CheckpointError as exc:
+            self.message.emit(str(exc), True)
+            return
+        self.explorerRequested.emit(family, run_dir)
+
+    def stop_background(self, run_dir: str) -> None:
+        pid = running_pid(run_dir)
+        if pid is None:
+            self.message.emit(f"{Path(run_dir).name}: no worker is training there", False)
+        else:
+            self.stopRequested.emit(run_dir, pid)

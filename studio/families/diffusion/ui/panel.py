@@ -33,7 +33,7 @@ from studio.families.diffusion.ui.settings_row import SettingsRow
 from studio.families.diffusion.ui.schedule_plot import MIN_INTERVAL_MS as MARKER_INTERVAL_MS, SchedulePlot
 from studio.families.diffusion.ui.throttle import Throttle
 from studio.families.diffusion.ui.views import ElidedLabel, TitledView
-from studio.ui.panel import Panel
+from studio.ui.panel import RenderPanel
 from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 
 # Rich text: subscripts drawn as such. "predicted" stands for the hat (a combining hat draws badly in labels).
@@ -44,16 +44,17 @@ RUNNING_MARKER_INTERVAL_MS = 200
 RUNNING_EXPLAIN_INTERVAL_MS = 1000
 
 
-def recorded_frames(steps: list[dict]) -> list[StepFrame]:
+def recorded_frames(steps: tuple[ops.DiffusionStep, ...]) -> list[StepFrame]:
     """A delivery's steps as frames: the whole batch quantized to uint8 in one numpy pass per view."""
     if not steps:
         return []
-    images = ops.step_images(*(np.stack([step[key] for step in steps]) for key in ("x_t", "x0", "eps", "added")))
-    return [StepFrame(step["k"], step["n"], step["t"], step["t_prev"], {key: images[key][i] for key in images})
+    images = ops.step_images(*(np.stack([getattr(step, key) for step in steps])
+                               for key in ("x_t", "x0", "eps", "added")))
+    return [StepFrame(step.k, step.n, step.t, step.t_prev, {key: images[key][i] for key in images})
             for i, step in enumerate(steps)]
 
 
-class DiffusionPanel(Panel):
+class DiffusionPanel(RenderPanel):
     name = "diffusion"
     title = "Diffusion playback"
     families = ("diffusion",)
@@ -290,26 +291,31 @@ class DiffusionPanel(Panel):
     # --- results -------------------------------------------------------------------
     def on_result(self, view: str, result: RenderResult) -> None:
         if view == "forward":
+            noised: ops.ForwardNoised = result.payload
             self.forward_box.noised.set_image(result.image)
-            self.forward_box.info.setText(f"t = {result.data['t']}, ᾱ = {result.data['alpha_bar']:.4g}")
+            self.forward_box.info.setText(f"t = {noised.t}, ᾱ = {noised.alpha_bar:.4g}")
             return
         if view != "sample":
             return
-        data = result.data
-        frames = recorded_frames(data.get("steps", []))
-        if result.final:
-            frames.append(finished_frame(data["n"], data["final_images"]))
+        payload = result.payload
+        frames = recorded_frames(payload.steps)
+        if isinstance(payload, ops.DiffusionDone):
+            frames.append(finished_frame(payload.n, payload.final_images))
         moved = self.state.record(frames)
         self.playback.sync()
         if moved:
             self.show_frame(self.state.current)
-        if result.final:
-            self._finished(f"{data['n']} steps in {data['total_ms']:.0f} ms "
-                           f"(model {data['model_ms']:.0f} ms) on {result.backend} {result.device}")
+        if isinstance(payload, ops.DiffusionDone):
+            self._finished(f"{payload.n} steps in {payload.total_ms:.0f} ms "
+                           f"(model {payload.model_ms:.0f} ms) on {result.backend} {result.device}")
             if self.state.frame().final:
                 self._first_after = self.views["x_t"].frame()  # report once this frame is on screen
             else:
                 self.mark_first_image()  # the user is looking at another step; it is on screen already
+
+    def show_render_status(self, view: str, result: RenderResult) -> None:
+        if result.final:  # once per run, not with each of ~30 deliveries a second
+            super().show_render_status(view, result)
 
     def show_frame(self, index: int) -> None:
         if not 0 <= index < self.state.count():

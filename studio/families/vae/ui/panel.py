@@ -1,30 +1,35 @@
-"""The VAE latent explorer: manifold map, latent sliders, encode by drop, interpolation, scatter."""
+"""The VAE latent explorer: manifold map, latent sliders, encode by drop, interpolation, scatter.
+
+The panel's widgets bind to one ``VaeExplorerState`` (``studio.families.vae.state``):
+gestures change the state, results are drawn from it, and the state decides
+what a new checkpoint invalidates.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
-    QTabWidget, QVBoxLayout, QWidget,
-)
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout
+from superqt.utils import qdebounced
 
-from studio.core.paths import default_mnist
-from studio.data.images import save_png
-from studio.families.vae import ops as vae_ops
-from studio.engine.latent import plane_point, plane_uv
-from studio.engine.renderer import RenderResult
 from studio.core.checkpoint import CheckpointError, read_metadata
-from studio.ui.panel import Panel
+from studio.core.paths import default_mnist
+from studio.engine.renderer import RenderResult
+from studio.families.vae import analysis
+from studio.families.vae import ops as vae_ops
+from studio.families.vae.state import MAP_GRID, SPAN, VaeExplorerState
+from studio.families.vae.ui.boxes import AxisBoxes, DecodeBox, EncodeBox, InterpolationBox, MapBox
+from studio.families.vae.ui.explain import explain
+from studio.ui.panel import RenderPanel
 from studio.ui.widgets.checkpoint_picker import CheckpointPicker
-from studio.ui.widgets.image_view import ImageView
-from studio.ui.widgets.latent_sliders import LatentSliders
 
-SPAN = 3.0
+PAIR_HINT = "Drop or paste an image to encode it"
 
 
-class VAEPanel(Panel):
+class VAEPanel(RenderPanel):
     name = "vae"
     title = "VAE explorer"
     families = ("vae",)
@@ -33,13 +38,16 @@ class VAEPanel(Panel):
     def __init__(self, context, parent=None):
         super().__init__(context, parent)
         vae_ops.register(self.bridge, self.bridge.pool)
-        self.checkpoint: str | None = None
-        self.latent_dim = 0
-        self.z_a: np.ndarray | None = None
-        self.z_b: np.ndarray | None = None
+        analysis.register(self.bridge, self.bridge.pool)
+        self.state = VaeExplorerState()
         self._shown = {"decode": False, "manifold": False}
         self._manifold_slice: tuple = ()
+        self._scatter_data: tuple | None = None  # (mu, labels) of the last encoded dataset
+        self._pending_b = False  # two images dropped: the second one's mean becomes B
         self._rng = np.random.default_rng()
+        # The ELBO of the image on screen is measured when the sliders come to rest: during a drag its
+        # formulas (drawn by matplotlib, which holds the GIL) would slow the frames that matter.
+        self._measure_decoded = qdebounced(self._submit_decoded_elbo, timeout=250)
         self._build()
         self.open_initial_checkpoint(self.picker)
 
@@ -48,110 +56,94 @@ class VAEPanel(Panel):
         # Smallest latent first: the 2-D model's map is the whole latent space.
         self.picker = CheckpointPicker("vae", sort_key=lambda p: read_metadata(p)["config"]["latent_dim"])
         self.picker.chosen.connect(self.open_checkpoint)
+        self.axes = AxisBoxes()
+        self.dim_x, self.dim_y = self.axes.dim_x, self.axes.dim_y
+        for box in (self.dim_x, self.dim_y):
+            box.valueChanged.connect(self._axes_changed)
         self.info = QLabel("")
         self.info.setWordWrap(True)
-        self.dim_x, self.dim_y = QSpinBox(), QSpinBox()
-        for box, value in ((self.dim_x, 0), (self.dim_y, 1)):
-            box.setValue(value)
-            box.setToolTip("latent dimension shown on this axis of the map")
-            box.valueChanged.connect(self._plane_changed)
         top = QHBoxLayout()
         top.addWidget(QLabel("Checkpoint"))
         top.addWidget(self.picker)
-        top.addWidget(QLabel("map x"))
-        top.addWidget(self.dim_x)
-        top.addWidget(QLabel("y"))
-        top.addWidget(self.dim_y)
+        top.addWidget(self.axes)
         top.addWidget(self.info, 1)
 
-        self.manifold = ImageView(min_size=300)
-        self.manifold.setToolTip("Decoded images over the latent plane (±3 sigma). Click or drag to decode a point.")
+        self.map_box = MapBox()
+        self.left_tabs, self.manifold = self.map_box, self.map_box.manifold
+        self.mnist_button, self.load_data_button = self.map_box.mnist_button, self.map_box.load_data_button
         self.manifold.clicked.connect(self._map_point)
         self.manifold.dragged.connect(self._map_point)
-        self._scatter = None  # built on first use: pyqtgraph costs start-up time
-        self.load_data_button = QPushButton("Encode dataset…")
-        self.load_data_button.setToolTip("Encode a dataset (IDX, image folder, .npz) and plot its means")
-        self.load_data_button.clicked.connect(self._choose_dataset)
-        self.mnist_button = QPushButton("Encode MNIST digits")
         self.mnist_button.setEnabled(default_mnist().exists())
         self.mnist_button.clicked.connect(lambda: self.encode_dataset(None))
-        scatter_box = QWidget()
-        self._scatter_layout = sl = QVBoxLayout(scatter_box)
-        row = QHBoxLayout()
-        row.addWidget(self.mnist_button)
-        row.addWidget(self.load_data_button)
-        sl.addLayout(row)
-        self.left_tabs = QTabWidget()
-        self.left_tabs.addTab(self.manifold, "Manifold map")
-        self.left_tabs.addTab(scatter_box, "Dataset scatter")
-        self.left_tabs.currentChanged.connect(lambda i: self.scatter if i == 1 else None)
+        self.load_data_button.clicked.connect(self._choose_dataset)
+        self.map_box.currentChanged.connect(lambda i: self.scatter if i == 1 else None)
+        self._scatter = None  # built on first use: pyqtgraph costs start-up time
 
-        self.decoded = ImageView(min_size=200)
-        self.sliders = LatentSliders(SPAN)
-        self.sliders.changed.connect(self._z_changed)
-        self.random_button = QPushButton("Random sample")
+        self.decode_box = DecodeBox()
+        self.decoded, self.sliders = self.decode_box.decoded, self.decode_box.sliders
+        self.random_button, self.reset_button = self.decode_box.random_button, self.decode_box.reset_button
+        self.save_button = self.decode_box.save_button
+        self.sliders.changed.connect(self._sliders_moved)
         self.random_button.clicked.connect(self.random_sample)
-        self.reset_button = QPushButton("Reset")
-        self.reset_button.clicked.connect(lambda: self.sliders.set_values(np.zeros(self.latent_dim)))
-        self.save_button = QPushButton("Save image…")
-        self.save_button.clicked.connect(lambda: self._save_dialog(self.decoded, "vae_sample.png"))
-        buttons = QHBoxLayout()
-        for b in (self.random_button, self.reset_button, self.save_button):
-            buttons.addWidget(b)
-        middle = QVBoxLayout()
-        middle.addWidget(self.decoded, 3)
-        middle.addLayout(buttons)
-        middle.addWidget(self.sliders, 2)
+        self.reset_button.clicked.connect(self.reset_z)
+        self.save_button.clicked.connect(lambda: self.save_view_dialog(self.decoded, "vae_sample.png"))
 
-        encode_box = QGroupBox("Encode an image: drop a file here or paste (Ctrl+V)")
-        self.pair = ImageView(min_size=120)
-        self.pair.set_placeholder("input | reconstruction")
-        self.encoded_label = QLabel("")
-        self.encoded_label.setWordWrap(True)
-        el = QVBoxLayout(encode_box)
-        el.addWidget(self.pair, 1)
-        el.addWidget(self.encoded_label)
-
-        interp_box = QGroupBox("Interpolate between two latents")
-        self.set_a = QPushButton("Set A = current")
+        self.encode_box = EncodeBox()
+        self.pair, self.encoded_label = self.encode_box.pair, self.encode_box.label
+        self.interp = InterpolationBox()
+        self.set_a, self.set_b, self.mode, self.steps = (self.interp.set_a, self.interp.set_b,
+                                                         self.interp.mode, self.interp.steps)
+        self.strip = self.interp.strip
         self.set_a.clicked.connect(lambda: self._set_endpoint("a"))
-        self.set_b = QPushButton("Set B = current")
         self.set_b.clicked.connect(lambda: self._set_endpoint("b"))
-        self.mode = QComboBox()
-        self.mode.addItems(["linear", "spherical"])
-        self.mode.currentTextChanged.connect(lambda _: self.render_interpolation())
-        self.steps = QSpinBox()
-        self.steps.setRange(3, 24)
-        self.steps.setValue(10)
-        self.steps.valueChanged.connect(lambda _: self.render_interpolation())
-        self.strip = ImageView(min_size=60)
-        self.strip.set_placeholder("set A and B")
-        self.save_strip_button = QPushButton("Save strip…")
-        self.save_strip_button.clicked.connect(lambda: self._save_dialog(self.strip, "vae_interpolation.png"))
-        il = QVBoxLayout(interp_box)
-        r1 = QHBoxLayout()
-        for w in (self.set_a, self.set_b, self.mode, self.steps):
-            r1.addWidget(w)
-        il.addLayout(r1)
-        il.addWidget(self.strip, 1)
-        il.addWidget(self.save_strip_button)
-        right = QVBoxLayout()
-        right.addWidget(encode_box, 1)
-        right.addWidget(interp_box, 1)
+        self.mode.currentTextChanged.connect(self._interp_options_changed)
+        self.steps.valueChanged.connect(self._interp_options_changed)
+        self.interp.save_strip_button.clicked.connect(
+            lambda: self.save_view_dialog(self.strip, "vae_interpolation.png"))
 
-        main = QHBoxLayout()
-        main.addWidget(self.left_tabs, 5)
-        main.addLayout(middle, 4)
-        main.addLayout(right, 4)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("right")
+        right.addWidget(self.encode_box)
+        right.addWidget(self.interp)
+        right.setSizes([40, 60])  # in proportion: the strip gets room for two rows at 2x
+        self.columns = QSplitter(Qt.Orientation.Horizontal)
+        self.columns.setObjectName("columns")
+        for widget, stretch in ((self.map_box, 5), (self.decode_box, 3), (right, 4)):
+            self.columns.addWidget(widget)
+            self.columns.setStretchFactor(self.columns.count() - 1, stretch)
+        # The map at 1x: 420 px plus its axes and the tab's frame.
+        self.map_box.setMinimumWidth(MAP_GRID * 28 + 75)
         outer = QVBoxLayout(self.body)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(top)
-        outer.addLayout(main, 1)
+        outer.addWidget(self.columns, 1)
         self.decoded.painted.connect(lambda _: self._painted("decode"))
         self.manifold.painted.connect(lambda _: self._painted("manifold"))
-        updated = getattr(self.context, "checkpointUpdated", None)
-        if updated is not None:  # follow a running training
-            updated.connect(self._checkpoint_updated)
+        self.explain.set_title("Explain: what a VAE learns (F1 folds this)")
+        self.context.checkpointUpdated.connect(self._checkpoint_updated)  # follow a running training
+
+    def menu_actions(self) -> list[QAction]:
+        """The panel's menu in the window: every button, with its keys."""
+        items = (("&Random sample", "Ctrl+R", self.random_sample),
+                 ("&Reset z to 0", "Ctrl+0", self.reset_z),
+                 ("Set interpolation &A = current z", "Ctrl+[", lambda: self._set_endpoint("a")),
+                 ("Set interpolation &B = current z", "Ctrl+]", lambda: self._set_endpoint("b")),
+                 ("Switch &linear / spherical", "Ctrl+L",
+                  lambda: self.mode.setCurrentIndex(1 - self.mode.currentIndex())),
+                 ("Show the &map or the scatter", "Ctrl+T",
+                  lambda: self.map_box.setCurrentIndex(1 - self.map_box.currentIndex())),
+                 ("Encode &MNIST digits", "Ctrl+M", lambda: self.encode_dataset(None)),
+                 ("Encode a &dataset…", "Ctrl+Shift+M", self._choose_dataset),
+                 ("&Save image…", "Ctrl+S", lambda: self.save_view_dialog(self.decoded, "vae_sample.png")),
+                 ("Save &strip…", "Ctrl+Shift+S",
+                  lambda: self.save_view_dialog(self.strip, "vae_interpolation.png")))
+        actions = []
+        for text, keys, slot in items:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(slot)
+            actions.append(action)
+        return actions
 
     @property
     def scatter(self):
@@ -160,32 +152,45 @@ class VAEPanel(Panel):
 
             self._scatter = LatentScatter()
             self._scatter.pointPicked.connect(self._scatter_point)
-            self._scatter_layout.insertWidget(0, self._scatter, 1)
+            self.map_box.scatter_hint.hide()
+            self.map_box.scatter_layout.insertWidget(0, self._scatter, 1)
         return self._scatter
 
     # --- checkpoints ---------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return self.state.latent_dim
+
     def open_checkpoint(self, path: str) -> None:
         try:
             meta = self.picker.select(path)
         except CheckpointError as exc:
-            self.show_error(str(exc))
+            self.on_error("open", str(exc))
             return
-        self.checkpoint = str(Path(path))
         cfg = meta["config"]
-        self.latent_dim = int(cfg["latent_dim"])
+        self.state.open(str(Path(path)), int(cfg["latent_dim"]))
+        self.checkpoint = self.state.checkpoint
         metrics = meta.get("metrics", {})
         quality = f", −ELBO {metrics['neg_elbo_nats']:.1f} nats ({metrics.get('eval_split', '')})" \
             if "neg_elbo_nats" in metrics else ""
-        self.info.setText(f"{self.latent_dim}-D latent, beta {cfg.get('beta', 1):g}, "
+        self.info.setText(f"{self.latent_dim}-D latent, β = {cfg.get('beta', 1):g}, "
                           f"step {meta.get('step', 0)}{quality}")
-        for box in (self.dim_x, self.dim_y):
-            box.setRange(0, max(0, self.latent_dim - 1))
-            box.setEnabled(self.latent_dim > 2)
-        self.dim_y.setValue(min(1, self.latent_dim - 1))
+        self.strip.set_wrap(int(cfg.get("image_size", 28)))  # rows when that shows the images larger
         self.sliders.set_dims(self.latent_dim)
-        self.z_a = self.z_b = None
-        self.strip.set_placeholder("set A and B")
+        self.sliders.set_values(self.state.z, emit=False)  # refresh() below renders the new z
+        self._show_dims()
+        self._show_usage()
+        # What showed the old model is stale now.
+        self.strip.clear(self.state.interpolation_hint())
+        self.interp.setTitle(self.interp.TITLE)
+        self.pair.clear(PAIR_HINT)
+        self.pair.set_title("input | reconstruction")
+        self.encoded_label.setText("")
+        self._scatter_data = None
+        if self._scatter is not None:
+            self._scatter.set_points(np.zeros((0, 2)), None, self.state.map_dims)
         self.refresh()
+        self.submit("usage", analysis.VaeUsage(self.target()))  # after the first pictures: it reads a dataset
 
     def _checkpoint_updated(self, family: str, path: str) -> None:
         if family != "vae" or not self.checkpoint:
@@ -200,10 +205,10 @@ class VAEPanel(Panel):
         return vae_ops.Target(self.checkpoint, self.context.backend, self.context.device)
 
     def z(self) -> np.ndarray:
-        return self.sliders.values()
+        return self.state.z.copy()
 
     def dims(self) -> tuple[int, int]:
-        return (self.dim_x.value(), self.dim_y.value())
+        return self.state.map_dims
 
     def refresh(self) -> None:
         if not self.checkpoint:
@@ -214,27 +219,40 @@ class VAEPanel(Panel):
 
     def render_decode(self) -> None:
         if self.checkpoint:
-            self.submit("decode", vae_ops.VaeDecode(self.target(), tuple(self.z().tolist())))
+            self.submit("decode", vae_ops.VaeDecode(self.target(), tuple(self.state.z.tolist())))
+            if self.state.encoded is None or not np.allclose(self.state.z, self.state.encoded.mu, atol=0.011):
+                self._measure_decoded()
 
     def render_manifold(self) -> None:
         if self.checkpoint:
-            request = vae_ops.VaeManifold(self.target(), tuple(self.z().tolist()), self.dims(), 15, SPAN)
-            self._manifold_slice = self._slice_of(request.base_z)
-            self.submit("manifold", request)
-
-    def _slice_of(self, z) -> tuple:
-        """What the map depends on: every latent value except the two it spans."""
-        x, y = self.dims()
-        return (self.dims(),) + tuple(v for i, v in enumerate(z) if i not in (x, y))
+            self._manifold_slice = self.state.map_slice()
+            self.submit("manifold", vae_ops.VaeManifold(self.target(), tuple(self.state.z.tolist()),
+                                                        self.state.map_dims, MAP_GRID, SPAN))
 
     def render_interpolation(self) -> None:
-        if self.checkpoint and self.z_a is not None and self.z_b is not None:
+        s = self.state
+        if self.checkpoint and s.interpolation_ready():
             self.submit("interpolate", vae_ops.VaeInterpolate(
-                self.target(), tuple(self.z_a.tolist()), tuple(self.z_b.tolist()),
-                self.steps.value(), self.mode.currentText()))
+                self.target(), tuple(s.z_a.tolist()), tuple(s.z_b.tolist()), s.interp_steps, s.interp_mode))
+
+    def _submit_decoded_elbo(self) -> None:
+        if self.checkpoint:
+            self.submit("elbo", analysis.VaeElbo(self.target(), z=tuple(self.state.z.tolist())))
+
+    def images_dropped(self, sources: list[str | bytes]) -> None:
+        """One image: encode it. Two or more: the first two become interpolation ends A and B."""
+        if not self.checkpoint:
+            self.on_error("encode", "Open a VAE checkpoint first (File > Open checkpoint).")
+            return
+        self.encode_source(sources[0])
+        self._pending_b = len(sources) > 1
+        if self._pending_b:
+            self.submit("encode_b", vae_ops.VaeEncodeImage(self.target(), sources[1]))
+            extra = f" ({len(sources) - 2} more not used)" if len(sources) > 2 else ""
+            self.show_info(f"{len(sources)} images: the first is A, the second B{extra}")
 
     def image_dropped(self, source: str | bytes) -> None:
-        self.encode_source(source)
+        self.images_dropped([source])
 
     def encode_source(self, source: str | bytes) -> None:
         if self.checkpoint:
@@ -246,44 +264,77 @@ class VAEPanel(Panel):
             self.submit("scatter", vae_ops.VaeEncodeDataset(self.target(), data))
 
     # --- gestures ------------------------------------------------------------------
+    def _sliders_moved(self) -> None:
+        self.state.set_z(self.sliders.values())
+        self._z_changed()
+
+    def set_z(self, z) -> None:
+        """Move z (the sliders follow, then everything that depends on z)."""
+        self.sliders.set_values(self.state.set_z(z))
+
     def _z_changed(self) -> None:
         self.render_decode()
-        x, y = self.dims()
-        z = self.z()
-        self.manifold.set_marker(*plane_uv(float(z[x]), float(z[y]), SPAN))
+        self.manifold.set_marker(*self.state.map_marker())
         if self._scatter is not None:
-            self._scatter.set_cursor(float(z[x]), float(z[y]))
+            x, y = self.state.map_dims
+            self._scatter.set_cursor(float(self.state.z[x]), float(self.state.z[y]))
         # The map is a slice through the other dimensions: redraw it only when that slice moved,
         # not on every move within the plane (225 decodes that would delay the one that matters).
-        if self.latent_dim > 2 and self._slice_of(z.tolist()) != self._manifold_slice:
+        if self.state.map_slice() != self._manifold_slice:
             self.render_manifold()
 
-    def _plane_changed(self) -> None:
+    def _axes_changed(self) -> None:
+        self.state.set_map_dims(self.dim_x.value(), self.dim_y.value())
+        self._show_dims()
         self.render_manifold()
+        self._plot_scatter()
 
-    def _set_point(self, x: float, y: float) -> None:
-        z = self.z()
-        dx, dy = self.dims()
-        z[dx], z[dy] = x, y
-        self.sliders.set_values(z)
+    def _show_dims(self) -> None:
+        s = self.state
+        self.axes.show_dims(s.map_dims, s.latent_dim, s.map_axes_editable)
+        x, y = s.map_dims
+        self.manifold.set_axes(f"z[{x}]", f"z[{y}]", SPAN)
+        self.manifold.set_title(f"{MAP_GRID}×{MAP_GRID} decodes over z[{x}], z[{y}]; the rest at the sliders"
+                                if s.latent_dim > 2 else f"{MAP_GRID}×{MAP_GRID} decodes over the whole 2-D latent")
+
+    def _show_usage(self) -> None:
+        s = self.state
+        self.sliders.set_order(s.slider_order())
+        self.sliders.set_labels([s.dim_label(i) for i in range(s.latent_dim)],
+                                [s.dim_tooltip(i) for i in range(s.latent_dim)],
+                                [s.is_inactive(i) for i in range(s.latent_dim)])
+        self.decode_box.sliders_title.setText(
+            "Latent z, most used first (average KL per dimension)" if s.dim_kl is not None
+            else "Latent z, one slider per dimension")
+        self._show_explain()
+
+    def _show_explain(self) -> None:
+        text, equations = explain(self.state)
+        self.explain.set_text(text)
+        self.explain.set_equations(equations)
 
     def _map_point(self, u: float, v: float) -> None:
-        self._set_point(*plane_point(u, v, SPAN))
+        self.sliders.set_values(self.state.set_map_point(u, v))
 
     def _scatter_point(self, x: float, y: float) -> None:
         if -SPAN <= x <= SPAN and -SPAN <= y <= SPAN:
-            self._set_point(x, y)
+            self.sliders.set_values(self.state.set_plane_point(x, y))
 
     def random_sample(self) -> None:
-        self.sliders.set_values(self._rng.standard_normal(self.latent_dim))
+        self.set_z(self._rng.standard_normal(self.latent_dim))
 
-    def _set_endpoint(self, which: str) -> None:
-        if which == "a":
-            self.z_a = self.z()
-        else:
-            self.z_b = self.z()
-        if self.z_a is None or self.z_b is None:
-            self.strip.set_placeholder("now set " + ("B" if self.z_b is None else "A"))
+    def reset_z(self) -> None:
+        self.set_z(np.zeros(self.latent_dim))
+
+    def _set_endpoint(self, which: str, z=None) -> None:
+        self.state.set_endpoint(which, z)
+        if not self.state.interpolation_ready():
+            self.strip.clear(self.state.interpolation_hint())
+        self.render_interpolation()
+
+    def _interp_options_changed(self, *_) -> None:
+        self.state.interp_mode = self.mode.currentText()
+        self.state.interp_steps = int(self.steps.value())
         self.render_interpolation()
 
     def _choose_dataset(self) -> None:
@@ -293,47 +344,66 @@ class VAEPanel(Panel):
 
     # --- results -------------------------------------------------------------------
     def on_result(self, view: str, result: RenderResult) -> None:
+        if result.request.target.checkpoint != self.checkpoint:
+            return  # the model changed while this was rendering
         if view == "decode":
             self.decoded.set_image(result.image)
+            self.decoded.set_caption(f"{result.image.shape[1]}×{result.image.shape[0]} px, shown ×{{zoom}}")
         elif view == "manifold":
             self.manifold.set_image(result.image)
-            x, y = self.dims()
-            z = self.z()
-            self.manifold.set_marker(*plane_uv(float(z[x]), float(z[y]), SPAN))
+            self.manifold.set_marker(*self.state.map_marker())
         elif view == "interpolate":
             self.strip.set_image(result.image)
+            self.interp.setTitle(f"{self.interp.TITLE}: {result.payload.mode}, {result.payload.steps} steps")
         elif view == "encode":
-            self.pair.set_image(result.image)
-            mu = np.asarray(result.data["mu"])
-            shown = ", ".join(f"{v:+.2f}" for v in mu[:4]) + (" …" if len(mu) > 4 else "")
-            self.encoded_label.setText(f"{Path(str(result.data['source'])).name}: mu = ({shown})")
-            self.sliders.set_values(mu)
+            self._encoded(result)
+        elif view == "encode_b" and self._pending_b:
+            self._pending_b = False
+            self._set_endpoint("b", np.asarray(result.payload.mu, np.float32))
         elif view == "scatter":
-            mu = result.data["mu"]
-            x, y = self.dims()
-            self.scatter.set_points(mu[:, [x, y]], result.data["labels"], (x, y))
-            self.left_tabs.setCurrentIndex(1)
+            self._scatter_data = (result.payload.mu, result.payload.labels)
+            self._plot_scatter()
+            self.map_box.setCurrentIndex(1)
+        elif view == "usage":
+            self.state.set_dim_kl(result.payload.kl, result.payload.source)
+            self._show_usage()
+            self._show_dims()
+            if self.state.map_slice() != self._manifold_slice:
+                self.render_manifold()
+        elif view == "elbo":
+            d: analysis.ElboParts = result.payload
+            self.state.set_elbo(d.recon, d.kl, d.mu, d.sigma, d.about)
+            self.encoded_label.setText(self.state.encoded_summary())
+            self._show_explain()
+
+    def show_render_status(self, view: str, result: RenderResult) -> None:
+        if view in ("decode", "manifold", "interpolate", "encode", "scatter"):  # the pictures, not the sums
+            super().show_render_status(view, result)
+
+    def _encoded(self, result: RenderResult) -> None:
+        d: vae_ops.VaeEncoded = result.payload
+        name = Path(str(d.source)).name
+        self.pair.set_image(result.image)
+        self.pair.set_title(f"{name}: input | reconstruction")
+        self.state.set_encoded(name, d.mu, d.sigma)
+        self.encoded_label.setText(self.state.encoded_summary())
+        if self._pending_b:
+            self.state.set_endpoint("a", self.state.encoded.mu)
+        pixels = np.asarray(d.input, np.float32) / 255.0
+        pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+        self.submit("elbo", analysis.VaeElbo(self.target(), pixels=np.ascontiguousarray(pixels).tobytes(),
+                                             about=name))
+        self.sliders.set_values(self.state.z)
+
+    def _plot_scatter(self) -> None:
+        if self._scatter_data is None:
+            return
+        mu, labels = self._scatter_data
+        x, y = self.state.map_dims
+        self.scatter.set_points(mu[:, [x, y]], labels, (x, y))
+        self.scatter.set_cursor(float(self.state.z[x]), float(self.state.z[y]))
 
     def _painted(self, view: str) -> None:
         self._shown[view] = True
         if all(self._shown.values()):
             self.mark_first_image()
-
-    # --- saving --------------------------------------------------------------------
-    def save_view(self, view: ImageView, path: str) -> Path | None:
-        image = view.image()
-        if image is None:
-            self.show_error("Nothing to save yet.")
-            return None
-        try:
-            written = save_png(image, path)
-        except OSError as exc:
-            self.show_error(f"{path}: cannot save ({exc.strerror or exc})")
-            return None
-        self.show_info(f"saved {written}")
-        return written
-
-    def _save_dialog(self, view: ImageView, default: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save PNG", default, "PNG images (*.png)")
-        if path:
-            self.save_view(view, path)

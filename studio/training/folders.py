@@ -1,0 +1,119 @@
+"""A run folder on disk: its newest valid checkpoint, its log, its temp files, who trains there.
+
+Nothing here imports torch or Qt: the run list and the explorer call these
+freely. "Newest" means what ``studio.core.checkpoint.newest_checkpoint``
+means (last written) among the files whose header reads, so resume, the
+explorer and the run list agree even when a kill landed mid-write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from studio.training.lock import INFO_NAME, LOCK_NAME, RunFolderBusy, RunLock, is_locked, recorded_pid
+
+LOG_NAME = "log.jsonl"  # as in studio.training.trainer (not imported here: it pulls in torch)
+STOP_FILE = "stop.request"  # ask a background worker to stop (and save)
+SUFFIX = ".safetensors"
+
+
+def checkpoints_newest_first(run_dir: str | os.PathLike) -> list[Path]:
+    """Every checkpoint file of a run, last written first (ties: by name, as the explorer)."""
+    try:
+        files = [p for p in Path(run_dir).glob("*" + SUFFIX) if p.is_file()]
+        return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+    except OSError:
+        return []
+
+
+def newest_valid_checkpoint(run_dir: str | os.PathLike) -> tuple[Path, int] | None:
+    """(path, step) of the newest checkpoint whose header reads, or None."""
+    from studio.core.checkpoint import CheckpointError, read_metadata
+
+    for path in checkpoints_newest_first(run_dir):
+        try:
+            return path, int(read_metadata(path).get("step", 0))
+        except (CheckpointError, OSError, ValueError):
+            continue  # torn or foreign: the next newest
+    return None
+
+
+def holds_run(run_dir: str | os.PathLike) -> bool:
+    run_dir = Path(run_dir)
+    return run_dir.is_dir() and ((run_dir / LOG_NAME).exists() or bool(checkpoints_newest_first(run_dir)))
+
+
+def clean_orphans(run_dir: str | os.PathLike, lock_held: bool = False) -> list[str]:
+    """Delete the temp files killed writers left behind (``*.tmp``); returns their names.
+
+    Only while nobody trains there: with the run's lock held by the caller,
+    or taken for the moment of cleaning.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    lock = None
+    if not lock_held:
+        if is_locked(run_dir):
+            return []
+        try:
+            lock = RunLock(run_dir).acquire(record_owner=False)
+        except (RunFolderBusy, OSError):  # someone started meanwhile, or the folder is read-only
+            return []
+    removed = []
+    try:
+        for tmp in run_dir.glob("*.tmp"):
+            try:
+                tmp.unlink()
+                removed.append(tmp.name)
+            except OSError:
+                pass
+    finally:
+        if lock is not None:
+            lock.release(forget_owner=False)
+    return sorted(removed)
+
+
+def running_pid(run_dir: str | os.PathLike) -> int | None:
+    """The pid training in ``run_dir`` while its lock is held, else None."""
+    run_dir = Path(run_dir)
+    if not (run_dir / INFO_NAME).exists() or not (run_dir / LOCK_NAME).exists():
+        return None
+    pid = recorded_pid(run_dir)
+    return pid if pid is not None and is_locked(run_dir) else None
+
+
+def request_stop(run_dir: str | os.PathLike) -> None:
+    """Ask a background worker in ``run_dir`` to stop and save (it checks about once a second)."""
+    (Path(run_dir) / STOP_FILE).write_text(str(time.time()))
+
+
+def read_log(run_dir: str | os.PathLike) -> dict[str, list[float]]:
+    """A run's log.jsonl as columns: {"step": [...], "loss": [...], ...}.
+
+    Unreadable lines (a half-written last line) are skipped; a repeated step
+    (an older log from before a resume) keeps its latest value.
+    """
+    path = Path(run_dir) / LOG_NAME
+    rows: dict[int, dict] = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                    rows[int(row["step"])] = row
+                except (ValueError, KeyError, TypeError):
+                    continue
+    except OSError:
+        return {"step": []}
+    cols: dict[str, list[float]] = {"step": []}
+    steps = sorted(rows)
+    keys = [k for k in dict.fromkeys(k for r in rows.values() for k in r) if k not in ("step", "time")]
+    for s in steps:
+        cols["step"].append(float(s))
+    for k in keys:
+        cols[k] = [float(rows[s].get(k, float("nan"))) for s in steps]
+    return cols
