@@ -107,11 +107,12 @@ def test_sampling_records_every_step_and_replays_a_seed(pool, tiny):
     assert len(partial) == 9 and all(not o.final for o in partial) and final.final
     steps = recorded_steps(outs)
     s = DDIMSampler(NoiseSchedule.from_config({}))
+    assert all(isinstance(o.payload, ops.DiffusionSteps) for o in partial)
+    assert isinstance(final.payload, ops.DiffusionDone)
     assert [st.t for st in steps] == [int(t) + 1 for t in s.set_timesteps(10)]
     assert [st.k for st in steps] == list(range(10))
     for st in steps:
-        assert all(getattr(st, key).dtype == np.float32 and getattr(st, key).shape == (2, 1, 28, 28)
-                   for key in ("x_t", "x0", "eps", "added"))
+        assert all(a.dtype == np.float32 and a.shape == (2, 1, 28, 28) for a in (st.x_t, st.x0, st.eps, st.added))
         assert ops.tile(ops.step_images(st.x_t, st.x0, st.eps, st.added)["x_t"]).shape == (30, 59)
     assert final.payload.samples.shape == (2, 1, 28, 28)
     np.testing.assert_array_equal(ops.tile(final.payload.final_images), final.payload.final)
@@ -282,3 +283,48 @@ def test_the_app_worker_accepts_diffusion_runs(tmp_path, mnist_small):
     with pytest.raises(TrainingSetupError, match="noise schedule"):
         prepare_run(TrainOptions("diffusion", str(tmp_path / "run3"), data=str(data), steps=10,
                                  model={"base": 8, "mults": [1, 2], "attn_res": [], "schedule": "quadratic"}))
+
+
+def test_a_vae_decode_finishes_while_a_ddpm_1000_stream_runs(pool, tiny, tiny_vae_path):
+    """Real handlers on two channels: the decode waits for one UNet step, not for the stream."""
+    from studio.families.vae import ops as vae_ops
+
+    frames, decoded, lock = [], [], threading.Lock()
+    stream_finished = threading.Event()
+
+    def deliver(r):
+        with lock:
+            if r.channel == "vae.decode":
+                decoded.append((r, len(frames), stream_finished.is_set()))
+            elif r.final:
+                stream_finished.set()
+            else:
+                frames.append(r)
+
+    renderer = Renderer(deliver)
+    ops.register(renderer, pool)
+    vae_ops.register(renderer, pool)
+    try:
+        renderer.submit("diffusion.sample", ops.DiffusionSample(ops.Target(tiny, "torch", "cpu"), "ddpm", 1000))
+        deadline = time.time() + 30
+        while time.time() < deadline and len(frames) < 3:
+            time.sleep(0.002)
+        renderer.submit("vae.decode", vae_ops.VaeDecode(ops.Target(str(tiny_vae_path), "torch", "cpu"), (0.0, 0.0, 0.0)))
+        with lock:
+            at_submit = len(frames)  # read after: a stall of this thread cannot loosen the bound
+        deadline = time.time() + 30
+        while time.time() < deadline and not decoded:
+            time.sleep(0.002)
+        assert decoded, "the decode never arrived"
+        result, frames_then, finished_then = decoded[0]
+        assert result.error is None and isinstance(result.payload, vae_ops.VaeDecoded)
+        assert result.image.shape == (28, 28) and result.backend == "torch"
+        assert not finished_then and frames_then <= at_submit + 2 < 1000
+    finally:
+        renderer.shutdown()
+
+
+def test_a_sample_runs_on_one_backend_from_first_step_to_last(pool, tiny):
+    outs = list(ops.sample(pool, ops.DiffusionSample(ops.Target(tiny, "torch", "cpu"), "ddim", 5)))
+    assert {(o.backend, o.device) for o in outs} == {("torch", "cpu")}
+    assert not any(o.export_pending for o in outs)

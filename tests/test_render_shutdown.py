@@ -27,12 +27,12 @@ def test_closing_the_window_during_ddpm_1000_stops_the_stream(qtbot):
     panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
     panel.steps.setValue(1000)
     panel.start_sampling()
-    qtbot.waitUntil(lambda: len(panel.frames) >= 5, timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.state.count() >= 5, timeout=WAIT)
     late = []
     panel.rendered.connect(late.append)
     renderer = ctx.bridge.renderer
     window.close()
     assert not renderer._thread.is_alive()  # shutdown waited for one step at most, not the stream
-    assert len(panel.frames) < 1000
+    assert panel.state.count() < 1000
     qtbot.wait(200)  # results queued before the close must not be shown either
     assert late == []

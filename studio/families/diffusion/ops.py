@@ -67,37 +67,37 @@ class DiffusionForward:
 
 # ---- what the handlers return (RenderResult.payload) ---------------------------------
 @dataclass(frozen=True)
-class StepRecord:
-    """One denoising step's arrays as the sampler made them (model space), and where it sits."""
+class DiffusionStep:
+    """One denoising step as the sampler made it: x_t, predicted x0, predicted noise, noise added (floats)."""
 
     k: int  # step index, 0-based
     n: int  # steps in the trajectory
     t: int  # paper time of x_t
     t_prev: int  # paper time the step lands on
-    x_t: np.ndarray  # (B, C, H, W)
-    x0: np.ndarray  # predicted x0
-    eps: np.ndarray  # predicted noise
-    added: np.ndarray  # the noise the step added (zero for DDIM with eta 0)
+    x_t: np.ndarray = field(repr=False)  # (B, C, H, W), model space
+    x0: np.ndarray = field(repr=False)
+    eps: np.ndarray = field(repr=False)
+    added: np.ndarray = field(repr=False)
 
 
 @dataclass(frozen=True)
 class DiffusionSteps:
-    """Steps recorded since the last delivery (a running sample hands them on in batches)."""
+    """The steps recorded since the last delivery (at most ``FRAME_INTERVAL_S`` apart)."""
 
-    steps: tuple[StepRecord, ...]
+    steps: tuple[DiffusionStep, ...]
 
 
 @dataclass(frozen=True)
 class DiffusionDone:
     """The finished sample, with the steps not yet delivered."""
 
-    steps: tuple[StepRecord, ...]
     final: np.ndarray  # uint8 grid
-    final_images: np.ndarray  # uint8 (B, C, H, W)
     samples: np.ndarray  # (B, C, H, W) in [0, 1]
     n: int
     total_ms: float
     model_ms: float
+    steps: tuple[DiffusionStep, ...] = ()
+    final_images: np.ndarray | None = field(default=None, repr=False)  # uint8 (B, C, H, W)
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def _eps_fn(pool: RuntimePool, target: Target):
     # One backend for the whole trajectory, even if an ONNX export finishes midway:
     # every step of a seed runs the same arithmetic, so the seed replays exactly.
     runner = runtime.backend("eps", target.backend, target.device, wait=False)
-    info = {"runner": runner, "model_ms": 0.0}
+    info = {"model_ms": 0.0}
 
     def eps(x: np.ndarray, t: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
@@ -173,7 +173,7 @@ def _eps_fn(pool: RuntimePool, target: Target):
         info["model_ms"] += (time.perf_counter() - t0) * 1000.0
         return out["eps"]
 
-    return runtime, eps, info
+    return runtime, runner, eps, info
 
 
 def model_image(image: np.ndarray, config: dict) -> np.ndarray:
@@ -187,7 +187,7 @@ def model_image(image: np.ndarray, config: dict) -> np.ndarray:
 def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
     if not 1 <= req.batch <= MAX_BATCH:
         raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {req.batch}")
-    runtime, eps, info = _eps_fn(pool, req.target)
+    runtime, runner, eps, info = _eps_fn(pool, req.target)
     cfg = runtime.config
     sched = schedule_for(cfg)
     T = sched.num_train_timesteps
@@ -205,26 +205,24 @@ def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
         sampler.set_timesteps(steps)
     t_begin = time.perf_counter()
     last = None
-    pending: list[StepRecord] = []
+    pending: list[dict] = []
     delivered = 0.0  # the first step goes out at once: the user sees the run start
     visited = [int(t) for t in sampler.timesteps]
     t_prev = dict(zip(visited, visited[1:] + [-1]))
     for rec in sample_loop(eps, sampler, shape, req.seed, x_start=x_start):
         last = rec
-        pending.append(StepRecord(rec["k"], rec["n"], rec["t"] + 1, t_prev[rec["t"]] + 1,
-                                  rec["x_t"], rec["x0"], rec["eps"], rec["added"]))
+        pending.append(DiffusionStep(rec["k"], rec["n"], rec["t"] + 1, t_prev[rec["t"]] + 1,
+                                     rec["x_t"], rec["x0"], rec["eps"], rec["added"]))
         now = time.perf_counter()
         if now - delivered >= req.frame_interval_s and rec["k"] < rec["n"] - 1:  # the last goes with the result
             delivered = now
-            # No backend named: the panel's status line changes once per run, not ~30 times a second.
-            yield Output(None, DiffusionSteps(tuple(pending)), final=False)
+            yield Output.ran(runner, None, DiffusionSteps(tuple(pending)), final=False)
             pending = []
     assert last is not None
     samples = to_unit(last["prev"])
     final = image_grid(samples, cols=_cols(shape[0]))
-    runner = info["runner"]
     total_ms = (time.perf_counter() - t_begin) * 1000.0
-    done = DiffusionDone(tuple(pending), final, quantize(samples), samples, last["n"], total_ms, info["model_ms"])
+    done = DiffusionDone(final, samples, last["n"], total_ms, info["model_ms"], tuple(pending), quantize(samples))
     yield Output.ran(runner, final, done, total_ms)
 
 
@@ -292,49 +290,3 @@ def png_strip(frames: list[np.ndarray], count: int = 10, scale: int = 2) -> np.n
     for f in picked:
         parts += [f, gap]
     return np.concatenate(parts[:-1], axis=1)
-
-
-# ---- evaluation: many samples, batched --------------------------------------------------
-
-def sample_for_evaluation(runtime, n: int, seed: int = 0, backend: str = "onnx", device: str = "auto",
-                          sampler: str = "ddim", steps: int | None = None, eta: float = 0.0,
-                          spacing: str = "leading", steps_offset: int = 0, set_alpha_to_one: bool = True,
-                          variance: str = "fixed_small", batch_size: int = 50,
-                          progress=None) -> tuple[np.ndarray, float]:
-    """``n`` samples from pure noise: float32 (n, C, H, W) in [0, 1], and ms per image.
-
-    DDPM defaults to all T steps, DDIM to 50. Each batch draws its noise from its own seed,
-    derived from (seed, batch index), so a batch replays alone. ``progress(done, total)``
-    counts denoising steps over all batches.
-    """
-    if n < 1:
-        raise ValueError(f"the number of samples must be at least 1, got {n}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    cfg = runtime.config
-    sched = schedule_for(cfg)
-    T = sched.num_train_timesteps
-    steps = int(steps) if steps else (T if sampler == "ddpm" else 50)
-    chooser = make_sampler(sampler, sched, eta=eta, variance=variance, spacing=spacing,
-                           steps_offset=steps_offset, set_alpha_to_one=set_alpha_to_one)
-    chooser.set_timesteps(steps)
-    c, s = int(cfg.get("channels", 1)), int(cfg.get("image_size", 28))
-
-    def eps(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return runtime.run("eps", {"x": x, "t": t}, backend, device)[0]["eps"]
-
-    eps(np.zeros((1, c, s, s), np.float32), np.zeros(1, np.float32))  # load the backend before the clock starts
-    batches = [(start, min(batch_size, n - start)) for start in range(0, n, batch_size)]
-    total, done = len(batches) * steps, 0
-    parts = []
-    t0 = time.perf_counter()
-    for index, (_start, size) in enumerate(batches):
-        batch_seed = int(np.random.SeedSequence([int(seed), index]).generate_state(1)[0])
-        last = None
-        for last in sample_loop(eps, chooser, (size, c, s, s), batch_seed):
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        parts.append(to_unit(last["prev"]))
-    ms_per_image = (time.perf_counter() - t0) * 1000.0 / n
-    return np.concatenate(parts).astype(np.float32), ms_per_image

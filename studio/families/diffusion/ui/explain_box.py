@@ -106,15 +106,20 @@ class ExplainBox(QWidget):
     def equation_labels(self) -> list[QLabel]:
         return [self._equations.itemAt(i).widget() for i in range(self._equations.count())]
 
-    def set_content(self, text: str, equations: list[str], drawn_only: bool = False) -> None:
-        """Show ``text`` and ``equations``; with ``drawn_only``, only equations already rasterised.
+    def set_content(self, text: str, equations: list[str], drawn_only: bool = False, draw: bool = True) -> None:
+        """Show ``text`` and ``equations``; with ``drawn_only``, only equations already rasterised;
+        without ``draw``, keep them for the next ``draw()`` (the caller has a picture to show first).
 
-        A new equation costs milliseconds of mathtext; while the model runs, the
-        numbers in the text follow along and the equations with new numbers wait.
+        A new equation costs milliseconds of mathtext and the text's layout ~10 ms;
+        while the model runs, the numbers in the text follow and new equations wait.
         """
         self._content = (text, list(equations))
-        if self.is_expanded():
+        if draw and self.is_expanded():
             self._draw(drawn_only)
+
+    def draw(self) -> None:
+        if self.is_expanded():
+            self._draw()
 
     def _toggled(self, on: bool) -> None:
         self.header.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+    QApplication, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
     QWidget,
 )
 
@@ -44,11 +44,12 @@ RUNNING_MARKER_INTERVAL_MS = 200
 RUNNING_EXPLAIN_INTERVAL_MS = 1000
 
 
-def recorded_frames(steps: tuple[ops.StepRecord, ...]) -> list[StepFrame]:
+def recorded_frames(steps: tuple[ops.DiffusionStep, ...]) -> list[StepFrame]:
     """A delivery's steps as frames: the whole batch quantized to uint8 in one numpy pass per view."""
     if not steps:
         return []
-    images = ops.step_images(*(np.stack([getattr(step, key) for step in steps]) for key in ("x_t", "x0", "eps", "added")))
+    images = ops.step_images(*(np.stack([getattr(step, key) for step in steps])
+                               for key in ("x_t", "x0", "eps", "added")))
     return [StepFrame(step.k, step.n, step.t, step.t_prev, {key: images[key][i] for key in images})
             for i, step in enumerate(steps)]
 
@@ -69,7 +70,7 @@ class DiffusionPanel(RenderPanel):
         self.landmarks: explain.ScheduleLandmarks | None = None
         self.input_image: np.ndarray | None = None  # (C, H, W) in [0, 1]
         self._first_after: int | None = None  # the x_t frame whose painting reports the first image
-        self._equations_after_paint = False
+        self._explain_after_paint = False
         self._build()
         self.open_initial_checkpoint(self.picker)
 
@@ -296,21 +297,25 @@ class DiffusionPanel(RenderPanel):
             return
         if view != "sample":
             return
-        data: ops.DiffusionSteps | ops.DiffusionDone = result.payload
-        frames = recorded_frames(data.steps)
-        if result.final:
-            frames.append(finished_frame(data.n, data.final_images))
+        payload = result.payload
+        frames = recorded_frames(payload.steps)
+        if isinstance(payload, ops.DiffusionDone):
+            frames.append(finished_frame(payload.n, payload.final_images))
         moved = self.state.record(frames)
         self.playback.sync()
         if moved:
             self.show_frame(self.state.current)
-        if result.final:
-            self._finished(f"{data.n} steps in {data.total_ms:.0f} ms "
-                           f"(model {data.model_ms:.0f} ms) on {result.backend} {result.device}")
+        if isinstance(payload, ops.DiffusionDone):
+            self._finished(f"{payload.n} steps in {payload.total_ms:.0f} ms "
+                           f"(model {payload.model_ms:.0f} ms) on {result.backend} {result.device}")
             if self.state.frame().final:
                 self._first_after = self.views["x_t"].frame()  # report once this frame is on screen
             else:
                 self.mark_first_image()  # the user is looking at another step; it is on screen already
+
+    def show_render_status(self, view: str, result: RenderResult) -> None:
+        if result.final:  # once per run, not with each of ~30 deliveries a second
+            super().show_render_status(view, result)
 
     def show_frame(self, index: int) -> None:
         if not 0 <= index < self.state.count():
@@ -328,24 +333,31 @@ class DiffusionPanel(RenderPanel):
         if self.state.playing or running:
             self.explain_throttle.request()  # moving: follow at a readable rate
         else:
-            # Stopped here: the numbers now, new equations once the picture is on screen (they take ~50 ms).
+            # Stopped here: explain this frame, drawn once its picture is on screen (it takes ~10-50 ms).
             self.schedule_plot.marker_throttle.flush()
-            self._explain_now(equations=False)
-            self._equations_after_paint = True
+            self.explain_throttle.cancel()
+            self._update_explain(draw=False)
+            self._explain_after_paint = True
 
     def _x_t_painted(self, frame: int) -> None:
-        if self._equations_after_paint:
-            self._equations_after_paint = False
-            QTimer.singleShot(0, self._explain_now)  # not inside this paint event; before a --screenshot grab
+        if self._explain_after_paint:
+            self._explain_after_paint = False
+            QTimer.singleShot(0, self._draw_explain)  # not inside this paint event; before a --screenshot grab
         if self._first_after is not None and frame >= self._first_after:
             self._first_after = None
             self.mark_first_image()  # only a finished sample counts (``--screenshot`` waits for it)
 
-    def _explain_now(self, equations: bool = True) -> None:
+    def _explain_now(self) -> None:
         self.explain_throttle.cancel()
-        self._update_explain(drawn_only=not equations)
+        self._update_explain(drawn_only=False)
 
-    def _update_explain(self, drawn_only: bool | None = None) -> None:
+    def _draw_explain(self) -> None:
+        for box in self.explain_boxes.values():
+            box.draw()
+        # Lay the new text out now, not at the next turn of the event loop: a --screenshot grab follows.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+
+    def _update_explain(self, drawn_only: bool | None = None, draw: bool = True) -> None:
         frame, settings = self.state.frame(), self.state.recorded_with
         if frame is None or settings is None or self.noise_schedule is None:
             return
@@ -355,9 +367,10 @@ class DiffusionPanel(RenderPanel):
         # numbers follow and equations with new numbers wait until the picture stops.
         if drawn_only is None:
             drawn_only = self.state.playing or (self.state.recording and not frame.final)
-        self.explain_boxes["forward"].set_content(*explain.forward_explanation(numbers), drawn_only)
-        self.explain_boxes["update"].set_content(*explain.update_explanation(numbers), drawn_only)
-        self.explain_boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks), drawn_only)
+        boxes = self.explain_boxes
+        boxes["forward"].set_content(*explain.forward_explanation(numbers), drawn_only, draw)
+        boxes["update"].set_content(*explain.update_explanation(numbers), drawn_only, draw)
+        boxes["puzzles"].set_content(*explain.puzzles_explanation(numbers, self.landmarks), drawn_only, draw)
 
     def image_dropped(self, source: str | bytes) -> None:
         self.set_input_image(source)
