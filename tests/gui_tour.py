@@ -42,6 +42,12 @@ def main(out_dir: str) -> int:
     QTest.qWaitForWindowActive(window, 5000)
     shots: list[str] = []
 
+    def tab_key(name: str):
+        """Alt+N selects the N-th tab (the Help menu lists it)."""
+        from studio.ui.panels import panel_names
+
+        return getattr(Qt.Key, f"Key_{panel_names().index(name) + 1}")
+
     def wait(condition, seconds: float, what: str) -> None:
         # Generous: on a loaded 2-core machine a render can queue behind a whole test suite.
         deadline = time.monotonic() + 3 * seconds
@@ -101,14 +107,14 @@ def main(out_dir: str) -> int:
         shot("vae_scatter")
 
     # Diffusion: a full DDIM run, then its last frame.
-    QTest.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.AltModifier)
+    QTest.keyClick(window, tab_key("diffusion"), Qt.KeyboardModifier.AltModifier)
     diffusion = window.panels["diffusion"]
     wait(diffusion.has_first_image, 60, "the diffusion panel's first frame")
     wait(lambda: not diffusion.running, 180, "the diffusion sample")
     settle()
     shot("diffusion")
 
-    QTest.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)
+    QTest.keyClick(window, tab_key("training"), Qt.KeyboardModifier.AltModifier)
     training = window.panels["training"]
     wait(training.has_first_image, 30, "the training panel")
     settle()

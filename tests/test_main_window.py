@@ -56,6 +56,10 @@ FIRST_PICTURE = {
     "vae": lambda p: shows_a_picture(p.manifold) and shows_a_picture(p.decoded),
     "diffusion": lambda p: shows_a_picture(p.views["x_t"]),
     "training": lambda p: shows_a_plot(p.curves),
+    "gan": lambda p: shows_a_picture(p.generated),
+    "style-mixing": lambda p: shows_a_picture(p.grid),
+    "noise": lambda p: shows_a_picture(p.image) and shows_a_picture(p.std_map),
+    "evaluation": lambda p: any(shows_a_picture(v) for v in p.gallery.findChildren(ImageView)),
 }
 
 
