@@ -262,3 +262,9 @@ def test_cli_keeps_the_models_it_finished_when_interrupted(tmp_path, mnist):
     kept = json.loads(out_json.read_text())
     assert kept["partial"] is True and list(kept["models"]) == ["vae_mnist_2d"]
     assert kept["models"]["vae_mnist_2d"]["fid"] > kept["floor"]["fid"] > 0
+
+
+def test_milliseconds_read_without_exponents():
+    from studio.evaluation.tables import formatted
+
+    assert [formatted(v, "ms") for v in (0.0681, 1.5, 449.2, 4960.4, None)] == ["0.0681", "1.5", "449", "4,960", "—"]

@@ -45,9 +45,9 @@ COLUMNS: list[Column] = [
     ("confident", _get("confident_fraction"), ".1%"),
     ("min class", _class_extreme(min), ".1%"),
     ("max class", _class_extreme(max), ".1%"),
-    ("ms/image", _get("ms_per_image"), ".3g"),
-    ("ms/image onnx", _get("ms_per_image_by_backend", "onnx"), ".3g"),
-    ("ms/image torch", _get("ms_per_image_by_backend", "torch"), ".3g"),
+    ("ms/image", _get("ms_per_image"), "ms"),
+    ("ms/image onnx", _get("ms_per_image_by_backend", "onnx"), "ms"),
+    ("ms/image torch", _get("ms_per_image_by_backend", "torch"), "ms"),
     ("−ELBO nats", _get("likelihood", "nats"), ".1f"),
     ("bits/dim", _get("likelihood", "bits_per_dim"), ".3f"),
 ]
@@ -67,7 +67,11 @@ def raw_rows(report: dict) -> list[list[Any]]:
 
 
 def formatted(value: Any, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
+    if value is None:
+        return "—"
+    if spec == "ms":  # 0.068 ms for a VAE, 4,960 ms for DDPM-1000: three figures, no exponents
+        return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return format(value, spec)
 
 
 def text_rows(report: dict) -> list[list[str]]:
