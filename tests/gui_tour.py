@@ -28,6 +28,7 @@ def main(out_dir: str) -> int:
     from studio.core.paths import default_mnist
     from studio.ui.context import AppContext
     from studio.ui.main_window import MainWindow
+    from studio.ui.panels import panel_names
     from studio.ui.theme import apply_theme
     from studio.ui.widgets.image_view import to_qimage
 
@@ -41,12 +42,6 @@ def main(out_dir: str) -> int:
     window.raise_()
     QTest.qWaitForWindowActive(window, 5000)
     shots: list[str] = []
-
-    def tab_key(name: str):
-        """Alt+N selects the N-th tab (the Help menu lists it)."""
-        from studio.ui.panels import panel_names
-
-        return getattr(Qt.Key, f"Key_{panel_names().index(name) + 1}")
 
     def wait(condition, seconds: float, what: str) -> None:
         # Generous: on a loaded 2-core machine a render can queue behind a whole test suite.
@@ -62,6 +57,11 @@ def main(out_dir: str) -> int:
         while time.monotonic() < end:
             app.processEvents()
             time.sleep(0.01)
+
+    def go_to(panel: str) -> None:
+        """View > Go to: Alt+N, N the panel's place among the tabs."""
+        key = getattr(Qt.Key, f"Key_{panel_names().index(panel) + 1}")
+        QTest.keyClick(window, key, Qt.KeyboardModifier.AltModifier)
 
     def shot(name: str) -> None:
         path = out / f"{name}.png"
@@ -106,15 +106,38 @@ def main(out_dir: str) -> int:
         settle(0.8)
         shot("vae_scatter")
 
+    # GANs: the explorer on the next seed, the style-mixing grid with fine layers from B, the noise map.
+    go_to("gan")
+    gan = window.panels["gan"]
+    wait(gan.has_first_image, 60, "the GAN explorer's first picture")
+    QTest.mouseClick(gan.next_button, Qt.MouseButton.LeftButton)
+    wait(lambda: gan.results.get("image") is not None and gan.results["image"].request.code.seed == 1, 30,
+         "the next seed")
+    settle()
+    shot("gan")
+    go_to("style-mixing")
+    mixing = window.panels["style-mixing"]
+    wait(mixing.has_first_image, 60, "the style-mixing grid")
+    QTest.mouseClick(mixing.layers.preset_buttons["fine"], Qt.MouseButton.LeftButton)
+    wait(lambda: mixing.last_grid is not None and mixing.last_grid.request.layers == (6, 7), 30,
+         "the grid with fine layers from B")
+    settle()
+    shot("style_mixing")
+    go_to("noise")
+    noise = window.panels["noise"]
+    wait(noise.has_first_image, 60, "the noise panel's picture and map")
+    settle()
+    shot("noise")
+
     # Diffusion: a full DDIM run, then its last frame.
-    QTest.keyClick(window, tab_key("diffusion"), Qt.KeyboardModifier.AltModifier)
+    go_to("diffusion")
     diffusion = window.panels["diffusion"]
     wait(diffusion.has_first_image, 60, "the diffusion panel's first frame")
     wait(lambda: not diffusion.running, 180, "the diffusion sample")
     settle()
     shot("diffusion")
 
-    QTest.keyClick(window, tab_key("training"), Qt.KeyboardModifier.AltModifier)
+    go_to("training")
     training = window.panels["training"]
     wait(training.has_first_image, 30, "the training panel")
     settle()

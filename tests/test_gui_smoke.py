@@ -25,7 +25,8 @@ def test_every_panel_under_xvfb(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["platform"] == "xcb"  # a real X server, not the offscreen plugin
-    assert {"vae_2d.png", "vae_16d.png", "diffusion.png", "training.png"} <= set(report["screenshots"])
+    assert {"vae_2d.png", "vae_16d.png", "gan.png", "style_mixing.png", "noise.png", "diffusion.png",
+            "training.png"} <= set(report["screenshots"])
     for name in report["screenshots"]:
         shot = np.asarray(Image.open(tmp_path / name).convert("L"))
         assert shot.shape[0] >= 700 and shot.shape[1] >= 1100, name

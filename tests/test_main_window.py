@@ -54,6 +54,9 @@ def shows_a_plot(curves) -> bool:
 # How each panel shows its first picture or plot: a new panel must add its own line.
 FIRST_PICTURE = {
     "vae": lambda p: shows_a_picture(p.manifold) and shows_a_picture(p.decoded),
+    "gan": lambda p: shows_a_picture(p.generated),
+    "style-mixing": lambda p: shows_a_picture(p.grid),
+    "noise": lambda p: shows_a_picture(p.image) and shows_a_picture(p.std_map),
     "diffusion": lambda p: shows_a_picture(p.views["x_t"]),
     "training": lambda p: shows_a_plot(p.curves),
     "gan": lambda p: shows_a_picture(p.generated),
