@@ -59,9 +59,6 @@ FIRST_PICTURE = {
     "noise": lambda p: shows_a_picture(p.image) and shows_a_picture(p.std_map),
     "diffusion": lambda p: shows_a_picture(p.views["x_t"]),
     "training": lambda p: shows_a_plot(p.curves),
-    "gan": lambda p: shows_a_picture(p.generated),
-    "style-mixing": lambda p: shows_a_picture(p.grid),
-    "noise": lambda p: shows_a_picture(p.image) and shows_a_picture(p.std_map),
     "evaluation": lambda p: any(shows_a_picture(v) for v in p.gallery.findChildren(ImageView)),
 }
 
