@@ -359,3 +359,13 @@ def test_opening_a_run_cleans_temp_files_of_killed_writers(qtbot, panel, tmp_pat
     panel.runs.list.setCurrentRow(-1)
     panel.runs.select(str(run))
     assert not orphan.exists() and "removed 1 temp file" in panel.log.toPlainText()
+
+
+def test_explain_pane_says_what_the_curves_of_the_chosen_family_mean(qtbot, panel):
+    from studio.core.family import get_family
+
+    panel.form.family.setCurrentText("vae")
+    assert "recon" in panel.explain.text.text() and get_family("vae").training_equations[0] in panel.explain.equations()
+    panel.form.family.setCurrentText("dcgan")
+    assert "d_loss" in panel.explain.text.text() and "recon" not in panel.explain.text.text()
+    assert panel.explain.equations() == list(get_family("dcgan").training_equations)

@@ -57,6 +57,10 @@ class FamilySpec:
     # or "rgb". Only digit models guess the ink polarity.
     preprocessing: str = "rgb"
     summary: str = ""
+    # What the training panel's loss curves mean for this family (HTML), and the loss as equations
+    # (matplotlib mathtext), shown in its Explain pane.
+    training_notes: str = ""
+    training_equations: tuple[str, ...] = ()
     # Place in the lecture's order (autoencoders, autoregressive, GANs, ..., diffusion):
     # families, tabs and form choices are listed by it.
     order: int = 100

@@ -134,7 +134,12 @@ class TrainingPanel(Panel):
 
     def _family_changed(self, family: str) -> None:
         if family in families():
-            self.controls.set_live_options(get_family(family).live_options)
+            spec = get_family(family)
+            self.controls.set_live_options(spec.live_options)
+            # What this family's loss curves mean, from its descriptor.
+            self.explain.set_title(f"Explain: training a {spec.title}")
+            self.explain.set_text(spec.training_notes or spec.summary)
+            self.explain.set_equations(list(spec.training_equations))
         self._update_resumable()
 
     def _update_resumable(self, *_) -> None:

@@ -12,4 +12,9 @@ FAMILY = FamilySpec(
     form_defaults={"steps": 4000, "batch_size": 128, "lr": 2e-3, "model": ""},
     preprocessing="digit",
     order=90,
+    training_notes=(
+        "<b>loss</b> is the cross-entropy of the true digit under the classifier's softmax; "
+        "<b>accuracy</b> is the share of the batch read correctly. Its penultimate layer becomes "
+        "the feature space of FID and KID, so a well-trained classifier makes those numbers meaningful."),
+    training_equations=(r"L = -\log \mathrm{softmax}(f_\theta(x))_y",),
 )

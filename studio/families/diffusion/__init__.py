@@ -22,4 +22,12 @@ FAMILY = FamilySpec(
     ),
     preprocessing="digit",
     order=60,
+    training_notes=(
+        "<b>loss</b> is L_simple: the mean squared error between the noise mixed into a training "
+        "image and the UNet's guess of it, at a timestep t drawn uniformly from 1..T. It is noisy "
+        "because each batch draws other timesteps (small t are the hardest); watch its trend. "
+        "Sampling uses the exponential moving average (EMA) of the weights, so previews lag it."),
+    training_equations=(
+        r"L_{simple} = \mathbb{E}_{t, x_0, \epsilon}\,\|\epsilon - \epsilon_\theta(\sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t)\|^2",
+    ),
 )

@@ -28,4 +28,13 @@ FAMILY = FamilySpec(
     ),
     preprocessing="rgb",
     order=32,
+    training_notes=(
+        "Two networks play a game. <b>d_loss</b> is the discriminator's loss (telling real digits "
+        "from generated ones); <b>g_loss</b> the generator's (fooling it). Neither should go to "
+        "zero: a d_loss near 0 means D wins and G stops learning. <b>d_real</b> and <b>d_fake</b> are "
+        "D's mean scores on real and generated images; they should stay apart but not diverge."),
+    training_equations=(
+        r"L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]",
+        r"L_G = -\mathbb{E}_z[\log D(G(z))]\quad \mathrm{(non\ saturating)}",
+    ),
 )

@@ -22,4 +22,14 @@ FAMILY = FamilySpec(
     live_options=("lr", "beta"),
     preprocessing="digit",
     order=10,
+    training_notes=(
+        "<b>loss</b> is the negative ELBO per image, in nats: <b>recon</b> (how badly the decoder "
+        "redraws the image from a sampled z, a Bernoulli log-likelihood summed over pixels) plus "
+        "&beta;&middot;<b>kl</b> (how far each image's posterior q(z|x) sits from the prior N(0, I)). "
+        "Early on recon falls fast; kl rises as the code starts to carry information. A kl near 0 "
+        "means the latent is ignored (posterior collapse)."),
+    training_equations=(
+        r"-\mathrm{ELBO} = \mathbb{E}_{q(z|x)}[-\log p(x|z)] + \beta\,\mathrm{KL}(q(z|x)\,\|\,\mathcal{N}(0,I))",
+        r"z = \mu + \sigma \odot \epsilon,\quad \epsilon \sim \mathcal{N}(0, I)",
+    ),
 )
