@@ -290,3 +290,49 @@ def png_strip(frames: list[np.ndarray], count: int = 10, scale: int = 2) -> np.n
     for f in picked:
         parts += [f, gap]
     return np.concatenate(parts[:-1], axis=1)
+
+
+# ---- evaluation: many samples, batched --------------------------------------------------
+
+def sample_for_evaluation(runtime, n: int, seed: int = 0, backend: str = "onnx", device: str = "auto",
+                          sampler: str = "ddim", steps: int | None = None, eta: float = 0.0,
+                          spacing: str = "leading", steps_offset: int = 0, set_alpha_to_one: bool = True,
+                          variance: str = "fixed_small", batch_size: int = 50,
+                          progress=None) -> tuple[np.ndarray, float]:
+    """``n`` samples from pure noise: float32 (n, C, H, W) in [0, 1], and ms per image.
+
+    DDPM defaults to all T steps, DDIM to 50. Each batch draws its noise from its own seed,
+    derived from (seed, batch index), so a batch replays alone. ``progress(done, total)``
+    counts denoising steps over all batches.
+    """
+    if n < 1:
+        raise ValueError(f"the number of samples must be at least 1, got {n}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    cfg = runtime.config
+    sched = schedule_for(cfg)
+    T = sched.num_train_timesteps
+    steps = int(steps) if steps else (T if sampler == "ddpm" else 50)
+    chooser = make_sampler(sampler, sched, eta=eta, variance=variance, spacing=spacing,
+                           steps_offset=steps_offset, set_alpha_to_one=set_alpha_to_one)
+    chooser.set_timesteps(steps)
+    c, s = int(cfg.get("channels", 1)), int(cfg.get("image_size", 28))
+
+    def eps(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return runtime.run("eps", {"x": x, "t": t}, backend, device)[0]["eps"]
+
+    eps(np.zeros((1, c, s, s), np.float32), np.zeros(1, np.float32))  # load the backend before the clock starts
+    batches = [(start, min(batch_size, n - start)) for start in range(0, n, batch_size)]
+    total, done = len(batches) * steps, 0
+    parts = []
+    t0 = time.perf_counter()
+    for index, (_start, size) in enumerate(batches):
+        batch_seed = int(np.random.SeedSequence([int(seed), index]).generate_state(1)[0])
+        last = None
+        for last in sample_loop(eps, chooser, (size, c, s, s), batch_seed):
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        parts.append(to_unit(last["prev"]))
+    ms_per_image = (time.perf_counter() - t0) * 1000.0 / n
+    return np.concatenate(parts).astype(np.float32), ms_per_image
