@@ -1,6 +1,7 @@
 """DCGAN: everything about the family, named in one place."""
 
 from studio.core.family import CliOption, FamilySpec
+from studio.families.stylegan import GAN_TRAINING_EQUATIONS, GAN_TRAINING_NOTES
 
 FAMILY = FamilySpec(
     name="dcgan",
@@ -24,13 +25,6 @@ FAMILY = FamilySpec(
     ),
     preprocessing="digit",
     order=30,
-    training_notes=(
-        "Two networks play a game. <b>d_loss</b> is the discriminator's loss (telling real digits "
-        "from generated ones); <b>g_loss</b> the generator's (fooling it). Neither should go to "
-        "zero: a d_loss near 0 means D wins and G stops learning. <b>d_real</b> and <b>d_fake</b> are "
-        "D's mean scores on real and generated images; they should stay apart but not diverge."),
-    training_equations=(
-        r"L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]",
-        r"L_G = -\mathbb{E}_z[\log D(G(z))]\quad \mathrm{(non\ saturating)}",
-    ),
+    training_notes=GAN_TRAINING_NOTES,
+    training_equations=GAN_TRAINING_EQUATIONS,
 )

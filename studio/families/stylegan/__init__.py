@@ -4,6 +4,17 @@ from studio.core.family import CliOption, FamilySpec
 
 _UI = "studio.families.stylegan.ui"
 
+# What a GAN's loss curves mean; DCGAN, which shares this family's explorer, shows the same.
+GAN_TRAINING_NOTES = (
+    "Two networks play a game. <b>d_loss</b> is the discriminator's loss (telling real digits "
+    "from generated ones); <b>g_loss</b> the generator's (fooling it). Neither should go to "
+    "zero: a d_loss near 0 means D wins and G stops learning. <b>d_real</b> and <b>d_fake</b> are "
+    "D's mean scores on real and generated images; they should stay apart but not diverge.")
+GAN_TRAINING_EQUATIONS = (
+    r"L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]",
+    r"L_G = -\mathbb{E}_z[\log D(G(z))]\quad \mathrm{(non\ saturating)}",
+)
+
 FAMILY = FamilySpec(
     name="stylegan",
     title="StyleGAN",
@@ -28,13 +39,6 @@ FAMILY = FamilySpec(
     ),
     preprocessing="rgb",
     order=32,
-    training_notes=(
-        "Two networks play a game. <b>d_loss</b> is the discriminator's loss (telling real digits "
-        "from generated ones); <b>g_loss</b> the generator's (fooling it). Neither should go to "
-        "zero: a d_loss near 0 means D wins and G stops learning. <b>d_real</b> and <b>d_fake</b> are "
-        "D's mean scores on real and generated images; they should stay apart but not diverge."),
-    training_equations=(
-        r"L_D = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))]",
-        r"L_G = -\mathbb{E}_z[\log D(G(z))]\quad \mathrm{(non\ saturating)}",
-    ),
+    training_notes=GAN_TRAINING_NOTES,
+    training_equations=GAN_TRAINING_EQUATIONS,
 )
