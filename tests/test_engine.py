@@ -217,6 +217,7 @@ def test_a_graph_with_several_named_inputs_exports_and_runs(tmp_path):
 def test_vae_handlers_return_typed_payloads(tmp_path, tiny_vae_path):
     from PIL import Image
 
+    from studio.engine.renderer import run_to_end
     from studio.engine.requests import Target
     from studio.engine.runtime import RuntimePool
     from studio.families.vae import ops as vae_ops
@@ -224,7 +225,7 @@ def test_vae_handlers_return_typed_payloads(tmp_path, tiny_vae_path):
     pool, target = RuntimePool(), Target(str(tiny_vae_path), "torch", "cpu")
     decoded = vae_ops.decode(pool, vae_ops.VaeDecode(target, (0.0, 1.0, -1.0)))
     assert decoded.payload == vae_ops.VaeDecoded((0.0, 1.0, -1.0)) and decoded.backend == "torch"
-    grid = vae_ops.manifold(pool, vae_ops.VaeManifold(target, (0.0, 0.0, 0.0), (0, 2), grid=5, span=2.0))
+    grid = run_to_end(vae_ops.manifold(pool, vae_ops.VaeManifold(target, (0.0, 0.0, 0.0), (0, 2), grid=5, span=2.0)))
     assert grid.payload == vae_ops.ManifoldGrid(2.0, 5, (0, 2)) and grid.image.shape == (140, 140)
     strip = vae_ops.interpolation(pool, vae_ops.VaeInterpolate(target, (0, 0, 0), (1, 1, 1), 4, "spherical"))
     assert strip.payload == vae_ops.InterpolationStrip("spherical", 4)

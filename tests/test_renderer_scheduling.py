@@ -182,3 +182,78 @@ def test_a_failing_receiver_does_not_stop_rendering():
         assert wait_for(lambda: got == [2])
     finally:
         r.shutdown()
+
+
+class Chunked:
+    """A long computation in chunks that show nothing until the end (a 225-decode map)."""
+
+    def __init__(self, chunks: int, delay: float = 0.01):
+        self.chunks, self.delay = chunks, delay
+
+
+def test_chunks_that_yield_nothing_are_not_delivered_and_let_another_channel_in():
+    delivered, order = [], []
+    done = threading.Event()
+
+    def chunked(req: Chunked):
+        for k in range(req.chunks):
+            if k:
+                yield None  # the other channels' turn; nothing to show
+            time.sleep(req.delay)
+            order.append("chunk")
+        yield Output(np.zeros((2, 2), np.uint8), "map")
+
+    def quick(req: Quick):
+        order.append("quick")
+        return Output(None, req.value)
+
+    def deliver(res):
+        delivered.append((res.channel, res.payload))
+        if res.channel == "vae.manifold":
+            done.set()
+
+    r = Renderer(deliver)
+    r.register(Chunked, chunked)
+    r.register(Quick, quick)
+    r.submit("vae.manifold", Chunked(5))
+    assert wait_for(lambda: "chunk" in order)
+    r.submit("vae.decode", Quick(7))
+    assert done.wait(10)
+    r.shutdown()
+    # The quick request ran between two chunks, not after the whole map; the chunks showed nothing.
+    assert order.index("quick") < len(order) - 1 and order.count("chunk") == 5
+    assert [c for c, _ in delivered] == ["vae.decode", "vae.manifold"]
+    assert dict(delivered) == {"vae.decode": 7, "vae.manifold": "map"}
+
+
+def test_a_background_channel_waits_while_another_channel_has_work():
+    order = []
+    finished = threading.Event()
+
+    def background(req: Chunked):
+        for k in range(req.chunks):
+            yield None
+            order.append("usage")
+        yield Output(None, "usage")
+
+    def stream(req: Stream):
+        for k in range(req.steps):
+            time.sleep(req.delay)
+            order.append("sample")
+            yield Output(None, k, final=False)
+        yield Output(None, "sampled")
+
+    def deliver(res):
+        if res.payload == "usage":
+            finished.set()
+
+    r = Renderer(deliver)
+    r.register(Chunked, background)
+    r.register(Stream, stream)
+    # Without the background flag the two would take turns; with it, the stream runs to its end first.
+    r.submit("diffusion.sample", Stream(6))
+    r.submit("vae.usage", Chunked(3), background=True)
+    assert finished.wait(10)
+    r.shutdown()
+    first_usage = order.index("usage")
+    assert order[first_usage:] == ["usage"] * 3 and order.count("sample") == 6, order

@@ -194,14 +194,20 @@ def test_moving_within_the_map_plane_does_not_redraw_the_map(qtbot):
     p.show()
     qtbot.waitUntil(lambda: p.has_first_image() and p.state.dim_kl is not None, timeout=WAIT)
     submitted = []
-    p.bridge.renderer.submit = lambda channel, req, _orig=p.bridge.renderer.submit: (
-        submitted.append(channel), _orig(channel, req))[1]
+    original = p.bridge.renderer.submit
+    p.bridge.renderer.submit = lambda channel, req, *more: (submitted.append(channel), original(channel, req, *more))[1]
     x, y = p.dims()
     p.sliders.sliders[x].setValue(1.0)  # a dimension the map spans
     assert submitted.count("vae.manifold") == 0 and "vae.decode" in submitted
     other = next(i for i in range(16) if i not in (x, y))
     p.sliders.sliders[other].setValue(1.0)  # another dimension: the slice moved
     assert submitted.count("vae.manifold") == 1
+    # Dragged on, the map follows a few times a second, not once per move, and ends on the last slice.
+    for k in range(30):
+        p.sliders.sliders[other].setValue(1.0 + 0.05 * k)
+    assert submitted.count("vae.manifold") < 5
+    qtbot.waitUntil(lambda: p.results["manifold"].request.base_z == tuple(p.state.z.tolist()), timeout=WAIT)
+    assert submitted.count("vae.manifold") >= 2
     ctx.bridge.shutdown()
 
 

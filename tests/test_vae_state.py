@@ -119,13 +119,14 @@ def test_kl_and_reconstruction_match_their_closed_forms():
 def test_usage_falls_back_to_re_encoded_samples_and_elbo_matches_the_model(tiny_vae_path, tmp_path):
     import torch
 
+    from studio.engine.renderer import run_to_end
     from studio.engine.requests import Target
     from studio.engine.runtime import RuntimePool
     from studio.families.vae.model import VAE, VAEConfig
 
     pool = RuntimePool()
     target = Target(str(tiny_vae_path), "torch", "cpu")
-    out = usage(pool, VaeUsage(target, data=str(tmp_path / "missing"), count=64))
+    out = run_to_end(usage(pool, VaeUsage(target, data=str(tmp_path / "missing"), count=64)))
     assert out.payload.source == "64 decoded prior samples, re-encoded"
     assert out.payload.kl.shape == (3,) and (out.payload.kl >= 0).all()
 

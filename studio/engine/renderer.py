@@ -4,10 +4,13 @@ Requests are submitted on a *channel* (one per view: "vae.decode",
 "diffusion.sample", ...). On each channel the latest request wins: a request
 that is superseded before it starts is never run, and a result whose request
 has been superseded is dropped. A handler may be a generator that yields
-partial results (diffusion steps, autoregressive pixels).
+partial results (diffusion steps, autoregressive pixels), or ``None`` between
+chunks of one long computation (a 225-decode map): nothing is shown, but the
+other channels get their turn.
 
 Channels take turns, one unit of work each: a plain handler's whole call, or
-one step of a generator. So a long stream (DDPM-1000) on one channel delays a
+one step of a generator; a channel submitted as ``background`` takes its turn
+only when no other channel has work. So a long stream (DDPM-1000) on one channel delays a
 quick request on another by at most one of its steps. A stream whose request
 went stale (superseded, cancelled, or the renderer shut down) is closed at
 its next turn, and nothing is delivered for it after ``cancel`` or
@@ -49,6 +52,16 @@ class Output:
                    bool(getattr(runner, "export_pending", False)))
 
 
+def run_to_end(produced: "Output | Iterator[Output | None]") -> Output | None:
+    """A handler's last output, outside the renderer (scripts, tests): streams are drained."""
+    if produced is None or isinstance(produced, Output):
+        return produced
+    last = None
+    for out in produced:
+        last = out if out is not None else last
+    return last
+
+
 @dataclass
 class RenderResult:
     channel: str
@@ -76,7 +89,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 _EXPECTED = _expected_errors()
 
-Handler = Callable[[Any], "Output | Iterator[Output]"]
+Handler = Callable[[Any], "Output | Iterator[Output | None]"]
 
 
 @dataclass
@@ -102,6 +115,7 @@ class Renderer:
         self._running: dict[str, _Task] = {}  # channel -> its stream, while not on the worker
         self._turns: OrderedDict[str, None] = OrderedDict()  # channels with work, in turn order
         self._latest: dict[str, int] = {}
+        self._background: set[str] = set()  # channels that wait while any other has work
         self._seq = 0
         # Re-entrant: a deliver callback may submit.
         self._cond = threading.Condition(threading.RLock())
@@ -113,11 +127,20 @@ class Renderer:
     def register(self, request_type: type, handler: Handler) -> None:
         self._handlers[request_type] = handler
 
-    def submit(self, channel: str, request: Any) -> int:
+    def submit(self, channel: str, request: Any, background: bool = False) -> int:
+        """Queue ``request`` on ``channel``; it replaces what is queued there.
+
+        ``background``: the channel's work (a dataset's statistics, say) runs only when no other
+        channel has any, so it never delays what the user is looking at.
+        """
         if type(request) not in self._handlers:
             raise TypeError(f"no handler registered for {type(request).__name__}")
         with self._cond:
             self._seq += 1
+            if background:
+                self._background.add(channel)
+            else:
+                self._background.discard(channel)
             self._queued[channel] = (self._seq, request)
             self._latest[channel] = self._seq
             self._turns.setdefault(channel, None)
@@ -160,7 +183,7 @@ class Renderer:
                         self._cond.wait()
                     if self._closed:
                         return
-                    channel, _ = self._turns.popitem(last=False)
+                    channel = self._next_channel()
                     queued = self._queued.pop(channel, None)
                     task = self._running.pop(channel, None)
                     self._busy = True
@@ -182,6 +205,14 @@ class Renderer:
             for task in self._running.values():
                 task.close()
             self._running.clear()
+
+    def _next_channel(self) -> str:
+        """The first channel in turn order, background channels only when nothing else waits."""
+        channel = next((c for c in self._turns if c not in self._background), None)
+        if channel is None:
+            channel = next(iter(self._turns))
+        del self._turns[channel]
+        return channel
 
     def _start(self, channel: str, seq: int, request: Any) -> _Task | None:
         """Call the handler: a plain result is delivered now, a stream becomes a task."""
@@ -208,6 +239,8 @@ class Renderer:
             self._fail(channel, task.seq, task.request, exc)
             return False
         task.ms += (time.perf_counter() - t0) * 1000.0
+        if out is None:  # a chunk of work done, nothing to show yet
+            return True
         self._emit(channel, task.seq, task.request, out, task.ms)
         task.ms = 0.0
         return True

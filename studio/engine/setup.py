@@ -25,14 +25,21 @@ _onnxruntime_done = False
 _torch_threads: int | None = None
 
 
-def configure_process(torch_threads: int | None = None, with_torch: bool = False) -> None:
-    """Set every process-wide setting once. ``with_torch`` imports torch now to set its threads."""
+def configure_process(torch_threads: int | None = None, with_torch: bool = False,
+                      with_onnxruntime: bool = True) -> None:
+    """Set every process-wide setting once. ``with_torch`` imports torch now to set its threads.
+
+    ``with_onnxruntime=False`` leaves ONNX Runtime's part to its first session (the backend
+    calls ``configure_onnxruntime`` under the same lock), so a window is not kept waiting for
+    that import.
+    """
     global _general_done
     with _lock:
         if not _general_done:
             _quiet_exporter()
             _general_done = True
-    configure_onnxruntime()
+    if with_onnxruntime:
+        configure_onnxruntime()
     if with_torch or "torch" in sys.modules:
         configure_torch(torch_threads)
 

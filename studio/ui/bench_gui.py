@@ -14,10 +14,13 @@ from pathlib import Path
 
 
 def slider_to_pixels(checkpoint: str, moves: int) -> dict:
-    """Drag a latent slider with real mouse events; time each move until its image is painted."""
+    """Drag latent sliders with real mouse events; time each move until its image is painted.
+
+    ``slider_to_pixels``: the top slider on screen (the most used dimension, an axis of the map), the
+    one a student drags first. ``slider_off_map``: the least used dimension, off the map's plane, so
+    the map's slice follows too (throttled) while the decoded image answers each move.
+    """
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QPoint, Qt
-    from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
     from studio.ui.context import AppContext
@@ -30,11 +33,24 @@ def slider_to_pixels(checkpoint: str, moves: int) -> dict:
     window.resize(1180, 780)
     window.show()
     panel = window.panels["vae"]
-    deadline = time.perf_counter() + 30
-    while not panel.has_first_image() and time.perf_counter() < deadline:
+    # The sliders take their final order (by average KL) once the latent usage has been measured.
+    deadline = time.perf_counter() + 60
+    while (not panel.has_first_image() or panel.state.dim_kl is None) and time.perf_counter() < deadline:
         app.processEvents()
         time.sleep(0.001)
-    slider = panel.sliders.sliders[0]._slider
+    order = panel.sliders.order()
+    result = _drag(app, panel, order[0], moves, "slider_to_pixels")
+    result.update(_drag(app, panel, order[-1], moves, "slider_off_map_to_pixels"))
+    window.close()
+    ctx.bridge.shutdown()
+    return result
+
+
+def _drag(app, panel, dim: int, moves: int, key: str) -> dict:
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    slider = panel.sliders.sliders[dim]._slider
     centre = QPoint(slider.width() // 2, slider.height() // 2)
     QTest.mousePress(slider, Qt.MouseButton.LeftButton, pos=centre)
     samples = []
@@ -50,13 +66,11 @@ def slider_to_pixels(checkpoint: str, moves: int) -> dict:
                 break
         samples.append((time.perf_counter() - t0) * 1000.0)
     QTest.mouseRelease(slider, Qt.MouseButton.LeftButton, pos=centre)
-    window.close()
-    ctx.bridge.shutdown()
     samples.sort()
     return {
-        "slider_to_pixels_ms_p50": round(statistics.median(samples), 2),
-        "slider_to_pixels_ms_p95": round(samples[int(0.95 * (len(samples) - 1))], 2),
-        "slider_moves": len(samples),
+        f"{key}_ms_p50": round(statistics.median(samples), 2),
+        f"{key}_ms_p95": round(samples[int(0.95 * (len(samples) - 1))], 2),
+        f"{key.replace('_to_pixels', '')}_moves": len(samples),
     }
 
 

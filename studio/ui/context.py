@@ -15,7 +15,9 @@ class AppContext(QObject):
 
     def __init__(self, backend: str = "onnx", device: str = "auto", parent=None):
         super().__init__(parent)
-        configure_process()  # process-wide settings, once, before any render thread runs
+        # Process-wide settings, once, before any render thread runs. ONNX Runtime's log level is
+        # set by the first session the renderer opens (its import would delay the window).
+        configure_process(with_onnxruntime=False)
         self.bridge = RenderBridge(self)
         self.backend = backend
         self.device = device

@@ -186,8 +186,8 @@ class RenderPanel(Panel):
         self.bridge.resultReady.connect(self._on_bridge_result)
         context.backendChanged.connect(lambda *_: self.refresh())
 
-    def submit(self, view: str, request: Any) -> int:
-        return self.bridge.submit(f"{self.name}.{view}", request)
+    def submit(self, view: str, request: Any, background: bool = False) -> int:
+        return self.bridge.submit(f"{self.name}.{view}", request, background)
 
     def cancel(self, view: str) -> None:
         self.bridge.cancel(f"{self.name}.{view}")

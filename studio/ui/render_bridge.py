@@ -24,8 +24,8 @@ class RenderBridge(QObject):
     def register(self, request_type: type, handler) -> None:
         self.renderer.register(request_type, handler)
 
-    def submit(self, channel: str, request: Any) -> int:
-        return self.renderer.submit(channel, request)
+    def submit(self, channel: str, request: Any, background: bool = False) -> int:
+        return self.renderer.submit(channel, request, background)
 
     def cancel(self, channel: str) -> None:
         self.renderer.cancel(channel)

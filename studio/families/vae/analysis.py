@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -97,13 +98,21 @@ def _usage_images(pool: RuntimePool, req: VaeUsage) -> tuple[np.ndarray, str]:
     return out["image"], f"{req.count} decoded prior samples, re-encoded"
 
 
-def usage(pool: RuntimePool, req: VaeUsage) -> Output:
+USAGE_CHUNK = 100  # images encoded per renderer turn: the sliders' decodes slip in between
+
+
+def usage(pool: RuntimePool, req: VaeUsage) -> Iterator[Output | None]:
     images, source = _usage_images(pool, req)
-    t0 = time.perf_counter()
-    out, runner = _run(pool, req.target, "encode", {"image": images.astype(np.float32)})
-    kl = kl_per_dim(out["mu"], out["logvar"]).mean(axis=0)
-    ms = (time.perf_counter() - t0) * 1000.0
-    return Output.ran(runner, None, DimUsage(kl, source), ms)
+    kl_sum, ms = None, 0.0
+    for start in range(0, len(images), USAGE_CHUNK):
+        yield None
+        t0 = time.perf_counter()
+        batch = np.ascontiguousarray(images[start:start + USAGE_CHUNK], dtype=np.float32)
+        out, runner = _run(pool, req.target, "encode", {"image": batch})
+        kl = kl_per_dim(out["mu"], out["logvar"]).sum(axis=0)
+        kl_sum = kl if kl_sum is None else kl_sum + kl
+        ms += (time.perf_counter() - t0) * 1000.0
+    yield Output.ran(runner, None, DimUsage(kl_sum / len(images), source), ms)
 
 
 def elbo(pool: RuntimePool, req: VaeElbo) -> Output:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -107,11 +108,22 @@ def decode(pool: RuntimePool, req: VaeDecode) -> Output:
     return Output.ran(runner, to_uint8(images[0]), VaeDecoded(tuple(req.z)), ms)
 
 
-def manifold(pool: RuntimePool, req: VaeManifold) -> Output:
+# The map's decodes run in a few chunks, so a slider's single decode on another channel
+# waits for one chunk at most, never for the whole map.
+MANIFOLD_CHUNKS = 3
+
+
+def manifold(pool: RuntimePool, req: VaeManifold) -> Iterator[Output | None]:
     zs = plane_grid(np.asarray(req.base_z, dtype=np.float32), req.dims, req.grid, req.span)
-    images, runner, ms = _decode(pool, req.target, zs)
-    grid = image_grid(images, cols=req.grid, pad=0)
-    return Output.ran(runner, grid, ManifoldGrid(req.span, req.grid, tuple(req.dims)), ms)
+    parts, ms = [], 0.0
+    for i, chunk in enumerate(np.array_split(zs, MANIFOLD_CHUNKS)):
+        if i:
+            yield None  # the other channels' turn
+        images, runner, chunk_ms = _decode(pool, req.target, chunk)
+        parts.append(images)
+        ms += chunk_ms
+    grid = image_grid(np.concatenate(parts), cols=req.grid, pad=0)
+    yield Output.ran(runner, grid, ManifoldGrid(req.span, req.grid, tuple(req.dims)), ms)
 
 
 def encode_image(pool: RuntimePool, req: VaeEncodeImage) -> Output:

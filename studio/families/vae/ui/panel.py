@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout
-from superqt.utils import qdebounced
+from superqt.utils import qdebounced, qthrottled
 
 from studio.core.checkpoint import CheckpointError, read_metadata
 from studio.core.paths import default_mnist
@@ -48,6 +48,10 @@ class VAEPanel(RenderPanel):
         # The ELBO of the image on screen is measured when the sliders come to rest: during a drag its
         # formulas (drawn by matplotlib, which holds the GIL) would slow the frames that matter.
         self._measure_decoded = qdebounced(self._submit_decoded_elbo, timeout=250)
+        # A slider off the map's plane moves the whole slice: 225 decodes. During a drag, redraw the
+        # map a few times a second (and once at rest), so the slider's own decode is never queued
+        # behind a map per mouse move.
+        self._follow_slice = qthrottled(self.render_manifold, timeout=120)
         self._build()
         self.open_initial_checkpoint(self.picker)
 
@@ -190,7 +194,8 @@ class VAEPanel(RenderPanel):
         if self._scatter is not None:
             self._scatter.set_points(np.zeros((0, 2)), None, self.state.map_dims)
         self.refresh()
-        self.submit("usage", analysis.VaeUsage(self.target()))  # after the first pictures: it reads a dataset
+        # In the background: it reads a dataset, and the pictures and sliders come first.
+        self.submit("usage", analysis.VaeUsage(self.target()), background=True)
 
     def _checkpoint_updated(self, family: str, path: str) -> None:
         if family != "vae" or not self.checkpoint:
@@ -281,7 +286,7 @@ class VAEPanel(RenderPanel):
         # The map is a slice through the other dimensions: redraw it only when that slice moved,
         # not on every move within the plane (225 decodes that would delay the one that matters).
         if self.state.map_slice() != self._manifold_slice:
-            self.render_manifold()
+            self._follow_slice()
 
     def _axes_changed(self) -> None:
         self.state.set_map_dims(self.dim_x.value(), self.dim_y.value())
