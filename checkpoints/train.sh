@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrain the shipped checkpoints from the MNIST digits in ../shared/datasets/mnist.
-# Usage: bash checkpoints/train.sh [classifier|vae2d|vae16d|ddpm|dcgan|stylegan ...]   (default: all)
+# Usage: bash checkpoints/train.sh [classifier|vae2d|vae16d|ddpm|dcgan|stylegan|vae16d_beta ...]   (default: all but the sweep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -27,6 +27,14 @@ for t in "${targets[@]}"; do
               --export studio/checkpoints/stylegan_mnist_colour.safetensors
             $PY checkpoints/evaluate_gan.py studio/checkpoints/stylegan_mnist_colour.safetensors --projection 100 \
               --write-metrics ;;
+    # The beta sweep of the 16-D VAE (README, Evaluation): three runs beside the shipped beta=1, then one table.
+    vae16d_beta)
+            for b in 0.5 2 4; do
+              $PY -m studio.train vae --latent-dim 16 --beta $b --steps 4000 --lr 2e-3 --schedule cosine --holdout 1000 \
+                --threads 1 --out "$RUNS"/vae16d_beta$b --export "$RUNS"/vae16d_beta$b.safetensors
+            done
+            $PY -m studio.evaluate --checkpoint studio/checkpoints/vae_mnist_16d.safetensors "$RUNS"/vae16d_beta{0.5,2,4}.safetensors \
+              --n 1000 --no-backend-timing --json assets/evaluation_vae16d_beta.json ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done
