@@ -169,6 +169,10 @@ def hostile_datasets() -> list[tuple[str, bytes]]:
     bad = np.zeros((3, 4, 4), np.float32)
     bad[1, 2, 3] = np.nan
     np.savez(nan_npz, images=bad)
+    inf_npz = io.BytesIO()
+    bad = np.zeros((2, 4, 4), np.float64)
+    bad[0, 3, 1], bad[1, 0, 0] = np.inf, -np.inf
+    np.savez(inf_npz, images=bad)
     broken_zip = io.BytesIO()
     np.savez(broken_zip, images=np.zeros((2, 4, 4), np.uint8))
     lying = io.BytesIO()  # an .npy header claiming 10^16 bytes, with 64 behind it
@@ -184,10 +188,12 @@ def hostile_datasets() -> list[tuple[str, bytes]]:
         ("empty.npz", b""),
         ("pickled_objects.npz", pickled_npz.getvalue()),
         ("nan_pixels.npz", nan_npz.getvalue()),
+        ("inf_pixels.npz", inf_npz.getvalue()),
         ("lying_header.npz", lying_npz.getvalue()),
         ("huge-images-idx3-ubyte", idx_bytes([2**31, 2**31, 2**31], payload=b"\x00" * 64)),
         ("short-images-idx3-ubyte", idx_bytes([10, 28, 28], payload=b"\x00" * 100)),
         ("nan-images-idx3-ubyte", idx_bytes([1, 2, 2], 0x0D, struct.pack(">4f", 0.1, float("nan"), 0.2, 0.3))),
+        ("inf-images-idx3-ubyte", idx_bytes([1, 2, 2], 0x0D, struct.pack(">4f", 0.1, 0.2, float("inf"), 0.3))),
         ("rubbish-images-idx3-ubyte", b"\x01\x02\x03\x04rubbish"),
         ("many-dims-images-idx3-ubyte", idx_bytes([1] * 67, payload=b"\x00")),
     ]

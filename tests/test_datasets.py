@@ -105,6 +105,8 @@ def test_image_folder_with_nothing_usable_is_refused(tmp_path):
     ("lying_header.npz", "claims shape (1000000, 100000, 100000)"),
     ("nan_pixels.npz", "1 pixel value is NaN or infinite (the first at index (1, 2, 3))"),
     ("nan-images-idx3-ubyte", "1 pixel value is NaN or infinite (the first at index (0, 0, 1))"),
+    ("inf_pixels.npz", "2 pixel values are NaN or infinite (the first at index (0, 3, 1))"),
+    ("inf-images-idx3-ubyte", "1 pixel value is NaN or infinite (the first at index (0, 1, 0))"),
     ("short-images-idx3-ubyte", "claims 10 x 28 x 28 items (7,840 bytes), but the file holds 100"),
     ("many-dims-images-idx3-ubyte", "the IDX header claims 67 dimensions"),
 ])

@@ -93,7 +93,7 @@ def no_export(monkeypatch):
         calls.append(args)
         raise AssertionError("the ONNX file was exported again")
 
-    monkeypatch.setattr(export_module, "export_graph", refuse)
+    monkeypatch.setattr(export_module, "export_isolated", refuse)
     return calls
 
 
@@ -112,7 +112,7 @@ def test_cuda_provider_failure_names_why_and_never_re_exports(tiny_vae_path, tmp
 
     monkeypatch.setattr(ort, "InferenceSession", session)
     calls = []
-    monkeypatch.setattr(export_module, "export_graph", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(export_module, "export_isolated", lambda *a, **k: calls.append(a))
     runtime = ModelRuntime(ckpt)
     with pytest.raises(ProviderUnavailable, match="CUDA provider") as err:
         runtime.backend("decode", "onnx", "cuda")
@@ -223,11 +223,11 @@ def test_a_run_that_stopped_changing_is_exported_in_the_background(tiny_vae_path
     (tmp_path / "run" / "log.jsonl").write_text("{}\n")
     asked = threading.Event()
 
-    def held_export(spec, path, digest):
+    def held_export(checkpoint, digest, graph, path):
         asked.set()
         raise RuntimeError("held for the test")
 
-    monkeypatch.setattr(export_module, "export_graph", held_export)
+    monkeypatch.setattr(export_module, "export_isolated", held_export)
     runtime = ModelRuntime(ckpt)
     assert runtime.is_changing()
     assert type(runtime.backend("decode", "onnx", "cpu", wait=False)) is TorchBackend
@@ -247,16 +247,16 @@ def test_a_run_that_stopped_changing_is_exported_in_the_background(tiny_vae_path
 def test_a_new_checkpoint_renders_on_torch_at_once_then_on_onnx(tiny_vae_path, tmp_path, monkeypatch):
     ckpt = settled_copy(tiny_vae_path, tmp_path / "downloads", "someone_elses.safetensors", unique=True)
     started, release, exported = threading.Event(), threading.Event(), threading.Event()
-    real_export = export_module.export_graph
+    real_export = export_module.export_isolated
 
-    def gated_export(spec, path, digest):
+    def gated_export(checkpoint, digest, graph, path):
         started.set()
         assert release.wait(60)
-        out = real_export(spec, path, digest)
+        out = real_export(checkpoint, digest, graph, path)
         exported.set()
         return out
 
-    monkeypatch.setattr(export_module, "export_graph", gated_export)
+    monkeypatch.setattr(export_module, "export_isolated", gated_export)
     results = []
     arrived = threading.Event()
 

@@ -63,8 +63,13 @@ class Checkpoint:
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
-    """Write ``ckpt`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    from safetensors.numpy import save_file
+    """Write ``ckpt`` to ``path`` atomically (temp file in the same folder, then rename).
+
+    The bytes are made in memory and written to our own temp file: safetensors' ``save_file``
+    writes through a hidden temp file of its own (``.tmpXXXXXX``), which a killed writer would
+    leave behind where no clean-up looks for it.
+    """
+    from safetensors.numpy import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,11 +79,12 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
     for name, arr in ckpt.training_state.items():
         tensors[name] = np.ascontiguousarray(arr)
     header = {METADATA_KEY: json.dumps(ckpt.metadata())}
+    data = save(tensors, metadata=header)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=header)
-        with open(tmp, "rb+") as f:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from studio.core.family import get_family
@@ -101,6 +102,75 @@ def export_graph(spec: GraphSpec, path: Path, digest: str) -> Path:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+_helper = None  # (process, connection) of the export process, started on first use
+_helper_lock = threading.Lock()  # one job at a time on its connection
+
+
+def export_isolated(checkpoint: Path, digest: str, graph: str, path: Path) -> Path:
+    """Export ``graph`` of the checkpoint file to ``path`` in the export process, and wait for it.
+
+    torch.export switches oneDNN, NNPACK and cuDNN off for the whole process while it traces
+    (``torch.export._trace._ignore_backend_decomps``), and it traces in Python for seconds. In
+    the app's process, torch renders on other threads meanwhile would run other kernels: their
+    numbers change in the last bits (a seeded diffusion run no longer replays bit for bit) and
+    CUDA renders lose cuDNN; the window would stutter too. A process of its own keeps all of that
+    away. It is started once (importing torch there takes seconds) and is a daemon, so quitting
+    never waits for it. It reads the file itself and exports only if it still has ``digest``.
+    """
+    global _helper
+    with _helper_lock:
+        if _helper is None or not _helper[0].is_alive():
+            _helper = _start_helper()
+        process, connection = _helper
+        try:
+            connection.send((str(checkpoint), digest, graph, str(path)))
+            outcome = connection.recv()
+        except (EOFError, OSError):
+            process.join(5)
+            _helper = None  # the next export starts a fresh one
+            raise RuntimeError(f"the export process ended (exit code {process.exitcode})") from None
+    if outcome != "ok":
+        raise RuntimeError(outcome)
+    return path
+
+
+def _start_helper():
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # never a fork of a process running Qt and threads
+    mine, theirs = context.Pipe()
+    process = context.Process(target=_serve_exports, args=(theirs,), name="studio-onnx-exporter", daemon=True)
+    process.start()
+    theirs.close()
+    return process, mine
+
+
+def _serve_exports(connection) -> None:
+    """The export process: one job after another, until the app's end of the pipe closes."""
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return
+        connection.send(_export_file(*job))
+
+
+def _export_file(checkpoint: str, digest: str, graph: str, path: str) -> str:
+    """'ok', or what went wrong in one line."""
+    from studio.core.checkpoint import load_checkpoint_bytes
+
+    try:
+        data = Path(checkpoint).read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise RuntimeError(f"{checkpoint} changed since it was opened")
+        ckpt = load_checkpoint_bytes(data, checkpoint)
+        spec = get_family(ckpt.family).graph_specs(build_torch_model(ckpt))[graph]
+        export_graph(spec, Path(path), digest)
+        return "ok"
+    except Exception as exc:
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def onnx_digest(path: Path) -> str | None:

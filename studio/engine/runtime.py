@@ -9,8 +9,9 @@ ONNX-only start is fast.
 ONNX files are found beside the checkpoint or in the cache, stamped with the
 checkpoint's digest. A render never waits for an export (``wait=False``):
 while a file is missing, the torch backend stands in and reports itself as
-what ran; the export runs on a background thread and the next render after
-it finishes runs on ONNX. A checkpoint that is still changing (a training run
+what ran; the export runs in a process of its own (waited for on a background
+thread: the exporter changes process-wide torch settings) and the next render
+after it finishes runs on ONNX. A checkpoint that is still changing (a training run
 writing its folder) is never exported: rendering it uses torch.
 """
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 SETTLE_S = 60.0  # a user's checkpoint folder written to within this long is still being written
 RECHECK_S = 5.0  # how often a changing checkpoint is looked at again
 SCAN_LIMIT = 2000  # folder entries looked at when deciding
-_EXPORT_LOCK = threading.Lock()  # one export at a time: each is CPU-heavy, and the exporter is not re-entrant
+_EXPORT_LOCK = threading.Lock()  # one export at a time: each is CPU-heavy
 
 
 def checkpoint_is_changing(path: Path, now: float | None = None) -> bool:
@@ -206,11 +207,11 @@ class ModelRuntime:
         return None
 
     def _export(self, graph: str) -> Path:
-        from studio.engine.export import export_graph
+        from studio.engine import export
 
-        spec = self._spec(graph)
-        with _EXPORT_LOCK:
-            return export_graph(spec, cached_path(self.digest, graph), self.digest)
+        self._spec(graph)  # an unknown graph is named here, before any process starts
+        with _EXPORT_LOCK:  # in a process of its own: the exporter changes process-wide torch settings
+            return export.export_isolated(self.path, self.digest, graph, cached_path(self.digest, graph))
 
     def _export_in_background(self, graph: str, device: str) -> _Export:
         job = _Export()

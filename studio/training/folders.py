@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -46,8 +47,14 @@ def holds_run(run_dir: str | os.PathLike) -> bool:
     return run_dir.is_dir() and ((run_dir / LOG_NAME).exists() or bool(checkpoints_newest_first(run_dir)))
 
 
+def is_orphan_name(name: str) -> bool:
+    """A temp file of a write: ours end in ``.tmp``; safetensors' own ``save_file`` (which earlier
+    versions saved with) writes through a hidden ``.tmpXXXXXX``."""
+    return name.endswith(".tmp") or re.fullmatch(r"\.tmp[A-Za-z0-9]{6}", name) is not None
+
+
 def clean_orphans(run_dir: str | os.PathLike, lock_held: bool = False) -> list[str]:
-    """Delete the temp files killed writers left behind (``*.tmp``); returns their names.
+    """Delete the temp files killed writers left behind (``is_orphan_name``); returns their names.
 
     Only while nobody trains there: with the run's lock held by the caller,
     or taken for the moment of cleaning.
@@ -65,7 +72,13 @@ def clean_orphans(run_dir: str | os.PathLike, lock_held: bool = False) -> list[s
             return []
     removed = []
     try:
-        for tmp in run_dir.glob("*.tmp"):
+        try:
+            entries = list(run_dir.iterdir())
+        except OSError:
+            entries = []
+        for tmp in entries:
+            if not is_orphan_name(tmp.name) or not tmp.is_file():
+                continue
             try:
                 tmp.unlink()
                 removed.append(tmp.name)
