@@ -187,5 +187,6 @@ def test_the_pane_text_is_html_with_subscripts_and_all_three_parts():
     html, equations = explain.explanation(n, marks)
     assert html.count("<p><b>") == 3 and "x<sub>t</sub>" in html and "x_t" not in html
     assert "At t = 781" in html and "t′ = 761" in html and "flat grey" in html
-    assert equations[0].startswith("x_t = ") and equations[-1].startswith(r"\mathrm{SNR}(781) = ")
-    assert len(equations) == 5  # a few key equations: the forward process, the update, the SNR
+    assert equations[0].startswith("x_t = ") and equations[1].startswith("x_{781} = ")
+    assert equations[3].startswith("x_{761} = ") and len(equations) == 4  # the forward process and the update
+    assert f"SNR = ᾱ<sub>t</sub> / (1−ᾱ<sub>t</sub>) = {explain.plain_number(n.snr)}" in html

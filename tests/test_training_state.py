@@ -79,3 +79,17 @@ def test_run_folders_as_rows(tmp_path):
     broken = rows["broken"]
     assert (broken.state, broken.step_text(), broken.loss_text()) == ("unreadable", "–", "–")
     assert RunRow("/r/x", "x", "vae", 5, None, None, "training", 42).state_text() == "training (pid 42)"
+
+
+def test_a_preview_grid_becomes_a_strip_of_its_tiles():
+    from studio.core.imaging import image_grid
+    from studio.ui.training_state import preview_strip
+
+    images = np.random.default_rng(0).random((16, 1, 28, 28)).astype(np.float32)
+    grid = image_grid(images, cols=8)  # as the trainers make their previews: 2 rows of 8
+    strip, tile = preview_strip(grid)
+    assert tile == 28 and strip.shape == (30, 16 * 29 + 1)
+    np.testing.assert_array_equal(strip, image_grid(images, cols=16))  # the same tiles in one row
+    rgb = image_grid(np.random.default_rng(1).random((16, 3, 32, 32)).astype(np.float32), cols=8)
+    assert preview_strip(rgb)[1] == 32 and preview_strip(rgb)[0].shape == (34, 16 * 33 + 1, 3)
+    assert preview_strip(np.zeros((50, 70), np.uint8)) is None  # not a grid of 8 square tiles

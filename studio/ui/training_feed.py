@@ -30,7 +30,7 @@ from studio.training.events import (
 )
 from studio.training.runs import read_log
 from studio.training.worker import describe_event
-from studio.ui.training_state import TrainingSession, live_value
+from studio.ui.training_state import TrainingSession, live_value, preview_strip
 
 REDRAW_S = 0.25
 
@@ -107,7 +107,9 @@ class RunFeed(QObject):
         if isinstance(ev, Progress):
             v.curves.append(ev.step, ev.losses)
         elif isinstance(ev, Preview):
-            v.preview.set_image(ev.image)
+            strip = preview_strip(ev.image)
+            v.preview.set_wrap(strip[1] if strip else 0)  # re-wrapped to fill the box, at 2x or more
+            v.preview.set_image(strip[0] if strip else ev.image)
         elif isinstance(ev, CheckpointWritten):
             self.note(f"checkpoint at step {ev.step}: {ev.path}")
             if not v.follow_btn.isEnabled():  # the run's first checkpoint

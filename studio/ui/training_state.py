@@ -15,10 +15,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from studio.training.events import Diverged, Progress
 from studio.training.runs import INFO_NAME, LOG_NAME, newest_valid_checkpoint, running_pid
 
 ACTIVE = ("running", "paused", "stopping")  # a worker is attached
+PREVIEW_COLS = 8  # the trainers lay their preview samples out 8 to a row
 _ENDINGS = {"paused": "(paused)", "stopping": "stopping: saving a checkpoint…", "finished": "done",
             "stopped": "stopped, checkpoint saved", "failed": "failed", "crashed": "the worker died"}
 
@@ -91,6 +94,21 @@ class TrainingSession:
             return None
         state = self.phase if self.active else (self.end_reason or self.phase)
         return progress_text(p, state, stalled_s if self.phase in ("running", "stopping") else 0.0)
+
+
+def preview_strip(grid: np.ndarray, cols: int = PREVIEW_COLS) -> tuple[np.ndarray, int] | None:
+    """A trainer's preview grid (square tiles, ``cols`` to a row, 1-pixel gaps, as ``image_grid`` lays
+    them out) as one row of tiles, and the tile size, so the view can re-wrap it to fill its box
+    (16 digits as 4 x 4 at twice their size, not 2 x 8 at their own). None: not such a grid."""
+    h, w = grid.shape[:2]
+    tile = (w - 1) // cols - 1
+    if tile < 1 or (w - 1) % cols or (h - 1) % (tile + 1):
+        return None
+    rows, step = (h - 1) // (tile + 1), cols * (tile + 1)
+    strip = np.zeros((tile + 2, rows * step + 1) + grid.shape[2:], grid.dtype)
+    for r in range(rows):
+        strip[:, r * step: r * step + w] = grid[r * (tile + 1): r * (tile + 1) + tile + 2]
+    return strip, tile
 
 
 # ---- run folders as table rows ---------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The training log: one line per note, its paths elided in the middle to fit, the whole note in its tooltip.
 
 A checkpoint path such as ``/home/me/.local/share/generative-studio/runs/vae-20260101-120000/step_0000500.safetensors``
-fills a line by itself; shown as ``/home/me/…/vae-20260101-120000/step_0000500.safetensors`` the line keeps
-what it says readable. Lines are elided again when the log is resized; Ctrl+C copies the
+fills a line by itself; shown as ``/home/…/vae-20260101-120000/step_0000500.safetensors`` (the middle folders
+left out) the line keeps what it says readable. Lines are elided again when the log is resized; Ctrl+C copies the
 selected notes in full, and a note of several lines (a worker's traceback) shows its
 first line, the rest in the tooltip.
 """
@@ -22,6 +22,21 @@ FULL_TEXT = Qt.ItemDataRole.UserRole + 1
 MIN_PATH_PX = 120  # a path is never squeezed below this (the line then ends in "…")
 
 
+def elide_path(path: str, width: int, metrics) -> str:
+    """``path`` in ``width`` pixels: its first folder, "…", and as many of its last parts as fit
+    (``/home/…/vae-20260101-120000/last.safetensors``); failing that, Qt's middle elision."""
+    if metrics.horizontalAdvance(path) <= width:
+        return path
+    sep = "\\" if "\\" in path and "/" not in path else "/"
+    parts = path.split(sep)
+    head = sep.join(parts[:2])  # "/home" (or "C:\\Users")
+    for k in range(3, len(parts)):
+        candidate = f"{head}{sep}…{sep}{sep.join(parts[k:])}"
+        if metrics.horizontalAdvance(candidate) <= width:
+            return candidate
+    return metrics.elidedText(path, Qt.TextElideMode.ElideMiddle, width)
+
+
 def elide_paths(text: str, width: int, metrics) -> str:
     """``text`` with its paths elided in the middle so the line fits ``width`` pixels of ``metrics``
     (a QFontMetrics); only the paths lose characters, the rest stays whole."""
@@ -36,7 +51,7 @@ def elide_paths(text: str, width: int, metrics) -> str:
     out, at = [], 0
     for m in paths:
         share = max(MIN_PATH_PX, int(room * metrics.horizontalAdvance(m.group()) / total))
-        out += [text[at:m.start()], metrics.elidedText(m.group(), Qt.TextElideMode.ElideMiddle, share)]
+        out += [text[at:m.start()], elide_path(m.group(), share, metrics)]
         at = m.end()
     out.append(text[at:])
     return "".join(out)

@@ -122,7 +122,7 @@ def forward_explanation(n: StepNumbers) -> tuple[str, list[str]]:
                 [symbolic, r"x_0 = 1\,x_0 + 0\,\epsilon\quad(\bar\alpha_0 = 1)"])
     text = (f"At t = {n.t}, x_t keeps √ᾱ_t = {plain_number(n.sqrt_ab)} of the clean image x_0 and "
             f"√(1−ᾱ_t) = {plain_number(n.sqrt_one_minus_ab)} of Gaussian noise ε "
-            f"(ᾱ_t = {plain_number(n.alpha_bar)}, signal-to-noise ratio {plain_number(n.snr)}).")
+            f"(ᾱ_t = {plain_number(n.alpha_bar)}; signal-to-noise ratio SNR = ᾱ_t / (1−ᾱ_t) = {plain_number(n.snr)}).")
     return text, [symbolic,
                   rf"x_{{{n.t}}} = {math_number(n.sqrt_ab)}\,x_0 + {math_number(n.sqrt_one_minus_ab)}\,\epsilon"]
 
@@ -172,9 +172,7 @@ def puzzles_explanation(n: StepNumbers, marks: ScheduleLandmarks) -> tuple[str, 
     hidden = (f"x_t looks like pure noise until t ≈ {visible}: in the schedule plot the SNR stays below 0.1 for "
               f"t > {marks.snr_tenth}, is 0.5 at t = {marks.snr_half} and crosses the dashed line SNR = 1 "
               f"only at t = {marks.snr_one}. The model sees the digit much earlier: compare predicted x_0.")
-    snr = (rf"\mathrm{{SNR}}({n.t}) = \bar\alpha_t\,/\,(1-\bar\alpha_t) = {math_number(n.snr)}" if n.t > 0
-           else r"\mathrm{SNR}(t) = \bar\alpha_t\,/\,(1-\bar\alpha_t)")
-    return noise + "\n\n" + hidden, [snr]
+    return noise + "\n\n" + hidden, []  # the SNR's number is in the first paragraph
 
 
 _SUBSCRIPT = re.compile(r"_((?:[^\W_]|′)+)")  # x_t, x_0, ε_θ, x_t′
