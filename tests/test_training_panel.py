@@ -79,6 +79,7 @@ def test_short_run_live_curves_previews_and_explorer_loads_it(qtbot, panel, tmp_
     assert list(x) == list(range(1, 31)) and np.all(np.isfinite(y))
     assert panel.progress.value() == 30 == panel.progress.maximum()
     assert panel.preview.image() is not None and panel.preview.image().dtype == np.uint8
+    assert panel.preview.rows() > 2 and panel.preview.scale() >= 2  # re-wrapped to fit: at 2x or more
     assert [s for _, s in [(f, read_metadata(p)["step"]) for f, p in updated]][-1] == 30
     assert updated[0][0] == "vae" and opened == []  # explorers reload quietly; no tab is forced
     assert panel.runs.current() == str(out)  # the run list shows the new run

@@ -65,11 +65,11 @@ class TrainingView(QWidget):
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(titled("Samples during training", self.preview))
         bottom.addWidget(runs_and_log)
-        bottom.setSizes([280, 560])
+        bottom.setSizes([320, 500])
         right_split = QSplitter(Qt.Vertical)
         right_split.addWidget(self.curves)
         right_split.addWidget(bottom)
-        right_split.setSizes([330, 370])
+        right_split.setSizes([300, 400])  # the bottom row must hold the previews at 2x
         self.splitters = {"bottom": bottom, "runs_and_log": runs_and_log, "right": right_split}
         right = QWidget()
         rv = QVBoxLayout(right)
