@@ -110,8 +110,11 @@ class TrainingControls(QWidget):
         self.stop_btn.setToolTip("finish the current step, save a checkpoint and stop")
         self.save_btn = QPushButton("Save now")
         self.save_btn.setToolTip("write a checkpoint now and go on training")
+        self.follow_btn = QPushButton("Follow in explorer")
+        self.follow_btn.setToolTip("open this run in its explorer panel; it then shows every new checkpoint")
         grid = QGridLayout()
-        for i, b in enumerate((self.start_btn, self.resume_btn, self.pause_btn, self.stop_btn, self.save_btn)):
+        for i, b in enumerate((self.start_btn, self.resume_btn, self.pause_btn, self.stop_btn, self.save_btn,
+                               self.follow_btn)):
             grid.addWidget(b, i // 2, i % 2)
         self.live_title = QLabel()
         self.live_box = QVBoxLayout()

@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QSplitter,
@@ -32,13 +31,11 @@ class TrainingView(QWidget):
         super().__init__(parent)
         self.form = TrainingForm(families, runs_root)
         self.controls = TrainingControls()
-        self.follow_btn = QPushButton("Follow in explorer")
-        self.follow_btn.setToolTip("open this run in its explorer panel; it then shows every new checkpoint")
+        self.follow_btn = self.controls.follow_btn
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.addWidget(self.form)
         lv.addWidget(self.controls)
-        lv.addWidget(self.follow_btn)
         lv.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(left)
