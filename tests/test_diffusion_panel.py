@@ -224,46 +224,57 @@ def test_pictures_fill_their_boxes_at_a_whole_zoom_and_carry_titles(qtbot, panel
     assert view.native_size() == (59, 59) and view.width() == 59 * view.zoom()
 
 
-def equations_drawn(box) -> bool:
-    """The box shows exactly its content's equations (not only the ones drawn before)."""
-    return [label.toolTip() for label in box.equation_labels() if not label.isHidden()] == box.content()[1]
+def explained(pane, needle: str) -> bool:
+    return needle in pane.text.text()
 
 
-def test_explain_pane_shows_the_current_steps_numbers(qtbot, panel):
-    boxes = panel.explain_boxes
+def drawn(pane) -> bool:
+    """The pane shows exactly its newest equations, as pictures."""
+    return pane.drawn_equations() == pane.equations() and all(
+        not label.pixmap().isNull() for label in pane.equation_labels[:len(pane.equations())])
+
+
+def test_explain_pane_shows_the_numbers_of_the_step_shown(qtbot, panel):
+    pane = panel.explain  # the shared Explain pane, in its own column beside the schedule plot
+    assert panel.view.explain_scroll.widget() is pane and pane.isVisible()
     panel.playback.scrubber.setValue(10)  # t = 781 -> 761
-    text, equations = boxes["forward"].content()
-    assert "At t = 781" in text and equations[1].startswith("x_{781} = ")
-    qtbot.waitUntil(lambda: equations_drawn(boxes["forward"]), timeout=5000)  # once the picture is painted
-    assert all(not label.pixmap().isNull() for label in boxes["forward"].equation_labels()[:len(equations)])
-    text, equations = boxes["update"].content()
-    assert "DDIM then jumps to t′ = 761" in text and "σ_t = 0" in text
-    assert "flat grey" in boxes["puzzles"].content()[0] and "SNR = 1" in boxes["puzzles"].content()[0]
-    # Folded: it keeps the newest numbers and draws them only when unfolded.
-    click(qtbot, boxes["forward"].header)
-    assert not boxes["forward"].is_expanded() and not boxes["forward"].body.isVisible()
-    panel.playback.scrubber.setValue(20)
-    assert "At t = 581" in boxes["forward"].content()[0] and "t = 781" in boxes["forward"].text.text()
-    click(qtbot, boxes["forward"].header)
-    assert "t = 581" in boxes["forward"].text.text()
-    # Playing: the numbers in the text follow, equations with new numbers wait until it stops.
+    qtbot.waitUntil(lambda: explained(pane, "At t = 781"), timeout=5000)  # once the picture is painted
+    equations = pane.equations()
+    assert equations[1].startswith("x_{781} = ") and any(e.startswith("x_{761} = ") for e in equations)
+    assert explained(pane, "DDIM jumps to t′ = 761") and "step 11 of 50, t = 781" in pane.header.text()
+    assert explained(pane, "flat grey") and explained(pane, "crosses the dashed line SNR = 1")
+    qtbot.waitUntil(lambda: drawn(pane), timeout=30_000)  # rendered as images
+    at_781 = pane.equations()
+    panel.playback.scrubber.setValue(20)  # another t: other numbers
+    qtbot.waitUntil(lambda: explained(pane, "At t = 581"), timeout=5000)
+    assert pane.equations()[1].startswith("x_{581} = ") and pane.equations()[1] != at_781[1]
+    assert not explained(pane, "At t = 781")
+    qtbot.waitUntil(lambda: drawn(pane), timeout=30_000)
+    # Folded, it keeps the newest numbers and draws them when unfolded.
+    qtbot.mouseClick(pane.header, Qt.MouseButton.LeftButton)
+    assert not pane.is_expanded() and not pane.content.isVisible()
+    panel.playback.scrubber.setValue(30)  # t = 381
+    qtbot.waitUntil(lambda: pane.equations()[1].startswith("x_{381} = "), timeout=5000)
+    qtbot.wait(200)
+    assert pane.drawn_equations()[1].startswith("x_{581} = ")  # nothing drawn while folded
+    qtbot.mouseClick(pane.header, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: drawn(pane), timeout=30_000)
+    # Playing follows the steps, and the pane explains where it stopped.
     panel.playback.set_speed(1000)
     click(qtbot, panel.playback.play_button)
     qtbot.waitUntil(lambda: not panel.playback.is_playing(), timeout=10000)
-    text, equations = boxes["update"].content()
-    assert panel.playback.index() == 50 and "No step is left" in text
-    text, equations = boxes["forward"].content()
-    assert "finished" in text and boxes["forward"].text.text().count("finished") == 1
-    assert equations_drawn(boxes["forward"])
+    assert panel.playback.index() == 50 and explained(pane, "The sample is finished")
+    assert explained(pane, "No step is left")
     # DDPM: the posterior mean's coefficients and sigma_t.
     panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
     panel.steps.setValue(20)
     click(qtbot, panel.sample_button)
+    assert explained(pane, "Sampling:") and explained(pane, "DDPM, 20 steps")  # while the model runs
     qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
     panel.playback.scrubber.setValue(5)  # t = 701 -> 651
-    text, equations = boxes["update"].content()
-    assert "DDPM steps to t′ = 651" in text and any(e.startswith("x_{651} = ") for e in equations)
-    assert "flat grey" not in boxes["puzzles"].content()[0]
+    qtbot.waitUntil(lambda: explained(pane, "DDPM steps to t′ = 651"), timeout=5000)
+    assert any(e.startswith("x_{651} = ") and r"\,x_{701}" in e for e in pane.equations())
+    assert not explained(pane, "flat grey")
 
 
 def test_same_seed_same_trajectory_and_new_settings(qtbot, panel):

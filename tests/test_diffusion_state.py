@@ -150,7 +150,7 @@ def test_forward_numbers_at_t():
 def test_update_explanation_names_the_samplers_coefficients():
     ddim = explain.step_numbers(SCHEDULE, "ddim", 0.0, "fixed_small", 781, 761)
     text, equations = explain.update_explanation(ddim)
-    assert "σ_t = 0" in text and "η = 0" in text
+    assert "σ_t = η √β̃_t = 0 (η = 0)" in text
     assert rf"x_{{761}} = {ddim.c_x0:.3f}\,\hat x_0 + {ddim.c_eps:.3f}\,\hat\epsilon + 0\,z" in equations
     ddpm = explain.step_numbers(SCHEDULE, "ddpm", 0.0, "fixed_small", 500, 499)
     text, equations = explain.update_explanation(ddpm)
@@ -169,6 +169,7 @@ def test_puzzles_explain_the_grey_noise_and_the_late_digit():
     text, _ = explain.puzzles_explanation(ddim, marks)
     assert "flat grey" in text and "η = 0" in text
     assert f"crosses the dashed line SNR = 1 only at t = {marks.snr_one}" in text
+    assert f"pure noise until t ≈ {round(marks.snr_half, -1)}" in text
     stochastic = explain.step_numbers(SCHEDULE, "ddim", 1.0, "fixed_small", 781, 761)
     assert "flat grey" not in explain.puzzles_explanation(stochastic, marks)[0]
 
@@ -178,3 +179,14 @@ def test_the_finished_sample_has_no_step():
     assert n.alpha_bar == 1 and n.sigma == 0
     assert "finished" in explain.forward_explanation(n)[0]
     assert explain.update_explanation(n)[1] == []
+
+
+def test_the_pane_text_is_html_with_subscripts_and_all_three_parts():
+    marks = explain.ScheduleLandmarks.of(SCHEDULE)
+    n = explain.step_numbers(SCHEDULE, "ddim", 0.0, "fixed_small", 781, 761)
+    html, equations = explain.explanation(n, marks)
+    assert html.count("<p><b>") == 3 and "x<sub>t</sub>" in html and "x_t" not in html
+    assert "At t = 781" in html and "t′ = 761" in html and "flat grey" in html
+    assert equations[0].startswith("x_t = ") and equations[1].startswith("x_{781} = ")
+    assert equations[3].startswith("x_{761} = ") and len(equations) == 4  # the forward process and the update
+    assert f"SNR = ᾱ<sub>t</sub> / (1−ᾱ<sub>t</sub>) = {explain.plain_number(n.snr)}" in html

@@ -32,7 +32,8 @@ def screen_pixels(widget) -> np.ndarray:
     grey = image.convertToFormat(image.Format.Format_Grayscale8)
     w, h = grey.width(), grey.height()
     pixels = np.frombuffer(grey.constBits(), np.uint8, grey.bytesPerLine() * h)
-    return pixels.reshape(h, grey.bytesPerLine())[:, :w]
+    # A copy: the view into grey's bits would outlive grey (freed on return) and read garbage.
+    return pixels.reshape(h, grey.bytesPerLine())[:, :w].copy()
 
 
 def shows_a_picture(view: ImageView) -> bool:

@@ -79,7 +79,7 @@ def handles():
 
 
 def test_resume_explorer_and_run_list_agree_after_a_kill_mid_write(tmp_path, digits):
-    from studio.ui.widgets.training_runs import describe_run
+    from studio.ui.training_state import describe_run
 
     run = tmp_path / "run"
     assert cli("vae", "--data", digits, "--out", run, "--steps", 10, "--checkpoint-every", 5, "--keep", 5,
@@ -96,7 +96,7 @@ def test_resume_explorer_and_run_list_agree_after_a_kill_mid_write(tmp_path, dig
 
     assert newest_checkpoint(run).name == "step_0000015.safetensors"  # what the explorer opens
     assert Path(options_for_resume(run)[1]).name == "step_0000015.safetensors"  # what resume uses
-    assert "step 15" in describe_run(run)  # what the run list shows
+    assert describe_run(run).step == 15  # what the run table shows
     out = cli("--out", run, "--resume", "--steps", 18)
     assert out.returncode == 0, out.stderr
     assert "resumed at step 15" in out.stdout

@@ -12,7 +12,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PySide6.QtCore import Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QPoint, Qt, QTimer  # noqa: E402
 
 from studio.core.checkpoint import load_checkpoint, read_metadata  # noqa: E402
 from studio.ui.context import AppContext  # noqa: E402
@@ -41,6 +41,13 @@ def configure(panel: TrainingPanel, out: Path, **kw) -> None:
 def click(qtbot, button) -> None:
     assert button.isEnabled(), f"{button.text()} is disabled"
     qtbot.mouseClick(button, Qt.LeftButton)
+
+
+def cell(panel, row: int, column: str) -> str:
+    """What the run table shows in ``row`` (as sorted on screen) under ``column``."""
+    from studio.ui.widgets.training_runs import COLUMNS
+
+    return panel.runs.proxy.index(row, COLUMNS.index(column)).data()
 
 
 def wait_state(qtbot, panel, state, timeout=40_000):
@@ -72,6 +79,7 @@ def test_short_run_live_curves_previews_and_explorer_loads_it(qtbot, panel, tmp_
     assert list(x) == list(range(1, 31)) and np.all(np.isfinite(y))
     assert panel.progress.value() == 30 == panel.progress.maximum()
     assert panel.preview.image() is not None and panel.preview.image().dtype == np.uint8
+    assert panel.preview.rows() > 2 and panel.preview.scale() >= 2  # re-wrapped to fit: at 2x or more
     assert [s for _, s in [(f, read_metadata(p)["step"]) for f, p in updated]][-1] == 30
     assert updated[0][0] == "vae" and opened == []  # explorers reload quietly; no tab is forced
     assert panel.runs.current() == str(out)  # the run list shows the new run
@@ -147,12 +155,13 @@ def test_pause_resume_and_stop_saves(qtbot, panel, tmp_path):
     # The run list reopens the run: its logged curve and its settings (for Resume run).
     panel.form.steps.setValue(77)
     panel.curves.clear()
-    panel.runs.list.setCurrentRow(-1)
+    panel.runs.clear_selection()
     panel.runs.refresh()
-    item = panel.runs.list.item(0)
-    assert item.data(Qt.UserRole) == str(out) and f"step {stopped_at}" in item.text()
-    rect = panel.runs.list.visualItemRect(item)
-    qtbot.mouseClick(panel.runs.list.viewport(), Qt.LeftButton, pos=rect.center())
+    row = panel.runs.view_row_of(str(out))
+    assert row == 0 and cell(panel, row, "step") == f"{stopped_at:,} / 3,000"
+    assert cell(panel, row, "state") == "stopped"  # Resume continues it
+    rect = panel.runs.view.visualRect(panel.runs.proxy.index(row, 0))
+    qtbot.mouseClick(panel.runs.view.viewport(), Qt.LeftButton, pos=rect.center())
     assert panel.form.steps.value() == 3000 and panel.form.out.text() == str(out)
     x, _ = panel.curves.data("loss")
     assert list(x) == [float(s) for s in range(10, stopped_at + 1, 10)]  # log.jsonl, every 10 steps
@@ -336,9 +345,12 @@ def test_one_resume_button_and_live_options_follow_the_family(qtbot, panel, tmp_
     with qtbot.waitSignal(panel.runEnded, timeout=30_000) as ended:
         click(qtbot, panel.resume_btn)  # no run in that folder yet
     assert ended.args == ["refused"] and "no checkpoint to resume from" in panel.status.text()
+    panel.form.lr.setValue(0.002)
     click(qtbot, panel.start_btn)
     qtbot.waitUntil(lambda: panel.last_progress is not None, timeout=30_000)
-    beta = panel.controls.live["beta"]
+    lr, beta = panel.controls.live["lr"], panel.controls.live["beta"]
+    assert lr.shown_value() == "0.002000" and beta.shown_value() == "1.000"  # what the run uses
+    assert lr.button.isEnabled() and beta.spin.isEnabled()
     beta.spin.setValue(4.0)
     click(qtbot, beta.button)
     qtbot.waitUntil(lambda: "beta set to 4" in panel.log.toPlainText(), timeout=10_000)
@@ -346,6 +358,7 @@ def test_one_resume_button_and_live_options_follow_the_family(qtbot, panel, tmp_
         click(qtbot, panel.stop_btn)
     assert read_metadata(out / "last.safetensors")["config"]["beta"] == 4.0  # resumes with it
     assert panel.resume_btn.isEnabled()
+    assert [row.shown_value() for row in panel.controls.live.values()] == ["no run: start or resume one"] * 2
 
 
 def test_opening_a_run_cleans_temp_files_of_killed_writers(qtbot, panel, tmp_path):
@@ -356,7 +369,7 @@ def test_opening_a_run_cleans_temp_files_of_killed_writers(qtbot, panel, tmp_pat
     orphan = run / "last.safetensors.x9.tmp"
     orphan.write_bytes(b"\0" * 4096)
     panel.runs.refresh()
-    panel.runs.list.setCurrentRow(-1)
+    panel.runs.clear_selection()
     panel.runs.select(str(run))
     assert not orphan.exists() and "removed 1 temp file" in panel.log.toPlainText()
 
@@ -369,3 +382,90 @@ def test_explain_pane_says_what_the_curves_of_the_chosen_family_mean(qtbot, pane
     panel.form.family.setCurrentText("dcgan")
     assert "d_loss" in panel.explain.text.text() and "recon" not in panel.explain.text.text()
     assert panel.explain.equations() == list(get_family("dcgan").training_equations)
+
+
+def test_the_run_table_has_headers_and_shows_a_short_run(qtbot, panel, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.widgets.training_runs import COLUMNS
+
+    headers = [panel.runs.proxy.headerData(i, Qt.Horizontal) for i in range(len(COLUMNS))]
+    assert headers == ["Name", "Family", "Step", "Loss", "State"]
+    assert panel.runs.row_count() == 0
+    out = tmp_path / "runs" / "tabled"
+    configure(panel, out, steps=20, checkpoint_every=10, preview_every=0)
+    click(qtbot, panel.start_btn)
+    qtbot.waitUntil(lambda: panel.last_checkpoint is not None, timeout=30_000)
+    panel.runs.refresh()  # while it trains: the worker's pid
+    row = panel.runs.view_row_of(str(out))
+    assert row >= 0 and cell(panel, row, "state") == f"training (pid {panel.handle.pid})"
+    with qtbot.waitSignal(panel.runEnded, timeout=60_000) as ended:
+        pass
+    assert ended.args == ["finished"]
+    row = panel.runs.view_row_of(str(out))  # the panel refreshed the table at the end
+    assert [cell(panel, row, c) for c in ("name", "family", "step", "state")] == ["tabled", "vae", "20 / 20", "finished"]
+    last_loss = float(panel.curves.data("loss")[1][-1])
+    assert cell(panel, row, "loss") == f"{last_loss:.4g}"
+    assert panel.runs.proxy.index(row, 0).data(Qt.ToolTipRole) == str(out)  # the full path
+    assert panel.runs.current() == str(out)
+
+    # A second folder (a run killed before its first checkpoint): sorting by step is numeric.
+    other = tmp_path / "runs" / "a-killed-run"
+    other.mkdir()
+    (other / "log.jsonl").write_text('{"step": 5, "loss": 300.0, "time": 0}\n')
+    panel.runs.refresh()
+    header = panel.runs.view.horizontalHeader()
+
+    def click_step_header():
+        x = header.sectionViewportPosition(COLUMNS.index("step")) + 5  # moves as the sort arrow appears
+        qtbot.mouseClick(header.viewport(), Qt.LeftButton, pos=QPoint(x, header.height() // 2))
+
+    click_step_header()
+    steps = [cell(panel, r, "step") for r in range(panel.runs.row_count())]
+    assert header.sortIndicatorSection() == COLUMNS.index("step")
+    order = header.sortIndicatorOrder()
+    assert steps == (["5", "20 / 20"] if order == Qt.AscendingOrder else ["20 / 20", "5"])
+    qtbot.wait(QApplication.doubleClickInterval() + 50)  # a second click, not a double click
+    click_step_header()
+    assert [cell(panel, r, "step") for r in range(panel.runs.row_count())] == steps[::-1]
+    assert cell(panel, panel.runs.view_row_of(str(other)), "state") == "no checkpoint"
+    assert panel.runs.current() == str(out)  # sorting and refreshing keep the selection
+
+
+def test_live_options_say_no_run_while_idle(qtbot, panel):
+    assert list(panel.controls.live) == ["lr", "beta"]
+    for row in panel.controls.live.values():
+        assert row.shown_value() == "no run: start or resume one"  # not "Live LR 0.000000"
+        assert not row.spin.isVisible() and not row.spin.isEnabled() and not row.button.isEnabled()
+        assert row.idle.isVisible()
+    assert "change a run while it trains" in panel.controls.live_title.text()
+    panel.form.family.setCurrentText("dcgan")
+    assert list(panel.controls.live) == ["lr"] and panel.controls.live["lr"].shown_value().startswith("no run")
+
+
+def test_the_log_elides_paths_in_the_middle_and_keeps_them_whole(qtbot):
+    from PySide6.QtGui import QGuiApplication
+
+    from studio.ui.widgets.training_log import RunLog
+
+    log = RunLog()
+    qtbot.addWidget(log)
+    log.resize(600, 200)
+    log.show()
+    path = "/home/student/.local/share/generative-studio/runs/vae-20260101-120000/step_0000500.safetensors"
+    log.note(f"checkpoint at step 500: {path}")
+    log.note("worker pid 12: vae on mnist, starting")
+    shown = log.shown_text(0)
+    # The middle folders give way; the run's folder and file stay.
+    assert shown.endswith("checkpoint at step 500: /home/…/vae-20260101-120000/step_0000500.safetensors")
+    assert log.fontMetrics().horizontalAdvance(shown) <= log.viewport().width()
+    assert log.shown_text(1).endswith("worker pid 12: vae on mnist, starting")  # no path: whole
+    assert path in log.toPlainText() and log.item(0).toolTip().endswith(path)
+    log.resize(300, 200)  # too narrow even for that: Qt's middle elision of the path
+    qtbot.waitUntil(lambda: log.shown_text(0) != shown)
+    assert "checkpoint at step 500: /home" in log.shown_text(0) and "…" in log.shown_text(0)
+    log.resize(1400, 200)
+    qtbot.waitUntil(lambda: log.shown_text(0).endswith(path))  # room again: the whole path
+    log.setCurrentRow(0)
+    qtbot.keyClick(log, Qt.Key_C, Qt.ControlModifier)
+    assert QGuiApplication.clipboard().text().endswith(path)

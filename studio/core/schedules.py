@@ -166,13 +166,23 @@ class _Sampler:
         self._stride = None
         return self.timesteps
 
+    @property
+    def timesteps(self) -> np.ndarray:
+        return self._timesteps
+
+    @timesteps.setter
+    def timesteps(self, timesteps) -> None:
+        self._timesteps = np.asarray(timesteps)
+        listed = [int(t) for t in self._timesteps]
+        # Looked up once or twice per denoising step: a dict, not a search of the list each time.
+        self._next = dict(zip(listed, listed[1:] + [-1]))
+
     def previous_timestep(self, t: int) -> int:
         """The timestep after ``t`` in this sampler's list; -1 after the last one."""
-        idx = np.flatnonzero(self.timesteps == int(t))
-        if idx.size == 0:
-            raise ValueError(f"timestep {t} is not in this sampler's list of timesteps")
-        i = int(idx[0])
-        return int(self.timesteps[i + 1]) if i + 1 < len(self.timesteps) else -1
+        try:
+            return self._next[int(t)]
+        except KeyError:
+            raise ValueError(f"timestep {t} is not in this sampler's list of timesteps") from None
 
     def alpha_bar(self, t: int) -> np.float32:
         return self.alphas_cumprod[t] if t >= 0 else F32(1.0)
@@ -273,7 +283,7 @@ class DDIMSampler(_Sampler):
 
     def previous_timestep(self, t: int) -> int:
         if self.prev_rule == "stride" and self._stride is not None:
-            if int(t) not in self.timesteps:
+            if int(t) not in self._next:
                 raise ValueError(f"timestep {t} is not in this sampler's list of timesteps")
             return max(int(t) - self._stride, -1)
         return super().previous_timestep(t)

@@ -9,6 +9,7 @@ import time
 from studio.ui.panels import panel_for_family, panel_names
 
 _T0 = time.perf_counter()
+FORMULAS_WAIT_S = 15.0  # --screenshot waits at most this long for the Explain formulas after the first image
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,11 +81,23 @@ def main(argv: list[str] | None = None) -> int:
         # Deferred: this is called from inside a paint event, where grabbing would repaint recursively.
         QTimer.singleShot(0, finish_if_ready)
 
+    shown_at: list[float] = []
+
+    def formulas_drawn() -> bool:
+        return all(not p.has_explain() or not p.explain.is_expanded()
+                   or p.explain.drawn_equations() == p.explain.equations() for p in window.visible_panels())
+
     def finish_if_ready():
         if all(p.has_first_image() for p in window.visible_panels()):
-            ms = (time.perf_counter() - _T0) * 1000
-            print(f"first image on screen after {ms:.0f} ms", flush=True)
+            if not shown_at:
+                shown_at.append(time.perf_counter())
+                print(f"first image on screen after {(shown_at[0] - _T0) * 1000:.0f} ms", flush=True)
             if args.screenshot:
+                # The Explain formulas are drawn in a helper process once the picture is up: wait for them
+                # (a little), so the screenshot shows what a user sees a moment later.
+                if not formulas_drawn() and time.perf_counter() - shown_at[0] < FORMULAS_WAIT_S:
+                    QTimer.singleShot(50, finish_if_ready)
+                    return
                 window.grab().save(args.screenshot)
                 print(f"saved {args.screenshot}", flush=True)
                 app.exit(0)

@@ -73,8 +73,12 @@ class Panel(QWidget):
 
             # Formulas are drawn once the first picture is up: matplotlib must not delay it.
             self._explain = ExplainPane(f"Explain: {self.title}", held=not self._first_done)
-            self._outer.insertWidget(1, self._explain)
+            self.place_explain(self._explain)
         return self._explain
+
+    def place_explain(self, pane) -> None:
+        """Put the Explain pane in the layout: above the status line (a panel may place it elsewhere)."""
+        self._outer.insertWidget(1, pane)
 
     def has_explain(self) -> bool:
         return self._explain is not None

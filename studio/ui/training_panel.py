@@ -1,62 +1,29 @@
 """The training panel: start a run in a worker process and watch it live.
 
-The worker (studio.training.worker) trains in its own process, so the GUI
-keeps its core and never blocks: a QTimer polls the worker's pipe without
-blocking and checks whether the process is still there, so a crash or a kill
-is shown within a second, and a worker that says nothing for a while (stopped,
-swapping, blocked on I/O) is shown as stalled. Options are checked before
-anything is spawned, in a superqt thread worker (the checks import torch and
-open the dataset), by the same ``prepare_run`` the command line uses.
-Stopping never waits on the GUI thread: the panel says "saving…" until the
-worker's last checkpoint is written.
+``RunController`` (studio.ui.training_runner) checks the options, runs the
+worker and keeps what it says in a Qt-free ``TrainingSession``; this panel
+binds that to the widgets of ``TrainingView``: the form, the controls and
+the family's live options, the progress bar and its line, the loss curves
+(redrawn at most four times a second), the preview, the run table and the log.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout
-from superqt.utils import create_worker
 
 from studio.core.family import families, get_family
 from studio.core.paths import runs_dir
-from studio.training.events import (
-    CheckpointWritten,
-    CommandRefused,
-    Diverged,
-    Failed,
-    Finished,
-    Metrics,
-    OptionChanged,
-    Paused,
-    Preview,
-    Progress,
-    Resumed,
-    Rewound,
-    Started,
-)
-from studio.training.runs import (
-    TrainingSetupError,
-    clean_orphans,
-    family_names,
-    holds_run,
-    plan_new,
-    plan_resume,
-    read_log,
-    request_stop,
-)
-from studio.training.worker import WorkerHandle, describe_event
+from studio.training.runs import clean_orphans, family_names, holds_run, plan_new, plan_resume, read_log, request_stop
+from studio.training.worker import WorkerHandle
 from studio.ui.panel import Panel
+from studio.ui.training_runner import CLOSE_TIMEOUT_MS, RunController
+from studio.ui.training_feed import RunFeed
+from studio.ui.training_state import describe_run, saved_options
 from studio.ui.widgets.training_controls import ask_close_choice
-from studio.ui.widgets.training_plots import eta_text, progress_text
-from studio.ui.widgets.training_runs import saved_options
 from studio.ui.widgets.training_view import TrainingView
-from studio.ui.widgets.training_watch import WorkerWatch, describe_end
-
-REDRAW_S = 0.25
-CLOSE_TIMEOUT_MS = 30_000  # a worker that has not saved by then is killed and the window closes
 
 
 class TrainingPanel(Panel):
@@ -71,25 +38,38 @@ class TrainingPanel(Panel):
     def __init__(self, context, parent=None, runs_root: str | Path | None = None):
         super().__init__(context, parent)
         self.runs_root = Path(runs_root) if runs_root else runs_dir()
-        self.handle: WorkerHandle | None = None
-        self.state = "idle"
-        self.family = ""
-        self.run_dir: str | None = None
-        self.last_checkpoint: str | None = None
-        self.last_progress: Progress | None = None
-        self.diverged: Diverged | None = None
-        self.end_reason = ""
-        self._checker = None  # the superqt worker checking the options
-        self._close_when_done = False
-        self._last_redraw = 0.0
+        self.runner = RunController(self, self.stall_after_s)
+        self.session = self.runner.session
+        self.watch = self.runner.watch
         self._build()
-        self.watch = WorkerWatch(self, self.stall_after_s)
-        self.watch.events.connect(self._on_events)
-        self.watch.exited.connect(self._ended)
-        self.watch.ticked.connect(self._redraw)
+        self.feed = feed = RunFeed(self.view, self.session, self.watch, self)
+        feed.status.connect(lambda text, error: (self.show_error if error else self.show_info)(text))
+        feed.checkpointWritten.connect(self._checkpoint_written)
+        r = self.runner
+        r.phaseChanged.connect(self._phase_changed)
+        r.launched.connect(self._launched)
+        r.refused.connect(self._refused)
+        r.eventsArrived.connect(feed.show_events)
+        r.ticked.connect(feed.redraw)
+        r.ended.connect(self._ended)
+        r.closeReady.connect(lambda: QTimer.singleShot(0, self.window().close))
+        r.killedForClose.connect(lambda: self._note(
+            f"the worker did not stop within {CLOSE_TIMEOUT_MS // 1000} s; killed it"))
         self.runs.refresh()
         self._family_changed(self.form.family.currentText())
-        self._set_state("idle")
+        self._phase_changed("idle")
+        self._show_initial_run()
+
+    # What tests and the benchmark read: the session's facts under their old names.
+    state = property(lambda self: self.session.phase)
+    handle = property(lambda self: self.runner.handle)
+    family = property(lambda self: self.session.family)
+    run_dir = property(lambda self: self.session.run_dir)
+    last_checkpoint = property(lambda self: self.session.last_checkpoint)
+    last_progress = property(lambda self: self.session.last_progress)
+    diverged = property(lambda self: self.session.diverged)
+    end_reason = property(lambda self: self.session.end_reason)
+    events_seen = property(lambda self: self.watch.events_seen)
 
     # --- layout --------------------------------------------------------------------
     def _build(self) -> None:
@@ -107,7 +87,7 @@ class TrainingPanel(Panel):
         self.resume_btn.clicked.connect(self._resume_clicked)
         self.pause_btn.clicked.connect(self.pause)
         self.stop_btn.clicked.connect(self.stop)
-        self.save_btn.clicked.connect(self.save_now)
+        self.save_btn.clicked.connect(self.runner.save_now)
         c.liveOptionSet.connect(self.set_option)
         self.runs.runSelected.connect(self.show_run)
         self.runs.explorerRequested.connect(self.context.checkpointOpened.emit)
@@ -123,14 +103,14 @@ class TrainingPanel(Panel):
         QTimer.singleShot(0, self.mark_first_image)
 
     # --- state ---------------------------------------------------------------------
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        self.form.set_running(state != "idle")
-        self.controls.set_state(state)
+    def _phase_changed(self, phase: str) -> None:
+        self.form.set_running(phase != "idle")
+        self.controls.set_state(phase)
         out = self.form.out.text().strip()
-        self.follow_btn.setEnabled(bool(self.run_dir and self.last_checkpoint) or
-                                   (state == "idle" and bool(out) and holds_run(out)))
-        self.stateChanged.emit(state)
+        self.follow_btn.setEnabled(self.session.can_follow(bool(out) and holds_run(out)))
+        if phase == "stopping":
+            self.feed.show_progress()  # "stopping: saving a checkpoint…" at once, no ETA
+        self.stateChanged.emit(phase)
 
     def _family_changed(self, family: str) -> None:
         if family in families():
@@ -148,10 +128,15 @@ class TrainingPanel(Panel):
         self.controls.set_resumable(bool(self.form.out.text().strip()))
 
     def is_training(self) -> bool:
-        return self.handle is not None and self.handle.is_alive() and not self.handle.detached
+        return self.runner.is_training()
 
     def _note(self, text: str) -> None:
-        self.log.appendPlainText(time.strftime("%H:%M:%S ") + text)
+        self.log.note(text)
+
+    def _checkpoint_written(self, family: str, path: str) -> None:
+        self.context.checkpointUpdated.emit(family, path)  # explorers showing this run reload
+        self.runs.refresh()  # the run's row: its step, and "training" while it does
+        self.checkpointWritten.emit(path)
 
     # --- actions -------------------------------------------------------------------
     def start(self) -> None:
@@ -159,7 +144,7 @@ class TrainingPanel(Panel):
         try:
             values = self.form.values()
         except ValueError as exc:
-            self._refuse(str(exc))
+            self.runner.refuse(str(exc))
             return
         if not values["out"]:
             values["out"] = self.form.new_output_folder()
@@ -179,98 +164,45 @@ class TrainingPanel(Panel):
         """Continue a run from its newest valid checkpoint (optimisers, schedules, RNG and curves)."""
         run_dir = run_dir or self.form.out.text().strip()
         if not run_dir:
-            self._refuse("choose the run to resume (output folder or the run list)")
+            self.runner.refuse("choose the run to resume (output folder or the run table)")
             return
         self.form.out.setText(run_dir)
         self._begin(plan_resume, run_dir, self.form.steps.value())
 
     def _begin(self, fn, *args) -> None:
-        if self.state != "idle" or self.is_training():
-            return
-        self.show_info("Checking the dataset and options…")
-        self._set_state("checking")
-        self._checker = create_worker(fn, *args, _start_thread=False,
-                                      _connect={"returned": self._checked, "errored": self._check_failed})
-        self._checker.start()
+        self.runner.watch.stall_after_s = self.stall_after_s
+        if self.runner.begin(fn, *args):
+            self.show_info("Checking the dataset and options…")
 
-    def _checked(self, plan) -> None:
-        self._checker = None
-        if self.state == "checking":
-            self._launch(plan)
-
-    def _check_failed(self, exc: Exception) -> None:
-        self._checker = None
-        if self.state != "checking":
-            return
-        self._refuse(str(exc) if isinstance(exc, TrainingSetupError) else f"{type(exc).__name__}: {exc}")
-
-    def _refuse(self, message: str) -> None:
+    def _refused(self, message: str) -> None:
         self.show_error(f"Not started: {message}")
         self._note(f"not started: {message}")
-        self.end_reason = "refused"
-        self._set_state("idle")
         self.runEnded.emit("refused")
 
-    def _launch(self, plan) -> None:
-        self.handle = WorkerHandle()
-        try:
-            self.handle.start(plan.options, plan=plan)
-        except TrainingSetupError as exc:  # another writer took the folder meanwhile
-            self.handle = None
-            self._refuse(str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001 - spawning failed: say so, stay usable
-            self.handle = None
-            self._refuse(f"the worker process could not start ({exc})")
-            return
-        o = plan.options
-        self.family, self.run_dir = o.family, o.out
-        self.last_checkpoint, self.last_progress, self.diverged = None, None, None
-        self.end_reason = ""
-        self.form.set_values({"out": o.out, "family": o.family} if self.form.family.currentText() != o.family
-                             else {"out": o.out})
-        self.controls.set_live_values({name: o.model.get(name, o.lr if name.startswith("lr") else None)
-                                       for name in self.controls.live})
-        self.progress.setRange(0, o.steps)
-        self.progress.setValue(plan.start_step)
-        self.progress.setFormat("%p%")
-        if plan.resume:
-            self.curves.set_history(read_log(o.out))
-        else:
-            self.curves.clear()
-        what = f"resuming at step {plan.start_step}" if plan.resume else "starting"
-        self.progress_label.setText(f"{what}: {plan.dataset_size} images {plan.dataset_shape} "
-                                    f"from {plan.dataset_name}")
-        self.show_info(f"Worker started (pid {self.handle.pid}), {what}; output {o.out}")
-        self._note(f"worker pid {self.handle.pid}: {o.family} on {plan.dataset_name}, {what}, out {o.out}")
-        for path, why in plan.skipped:
-            self._note(f"skipped {path}: {why}")
-        self._set_state("running")
-        self.watch.stall_after_s = self.stall_after_s
-        self.watch.watch(self.handle)
+    def _launched(self, plan) -> None:
+        if self.form.family.currentText() != plan.options.family:
+            self.form.set_values({"family": plan.options.family})
+        self.form.set_values({"out": plan.options.out})
+        self.feed.launched(plan, self.handle.pid)
 
     def pause(self) -> None:
-        if self.handle and self.handle.pause():
+        if self.runner.pause():
             self.pause_btn.setEnabled(False)
 
     def resume(self) -> None:
-        if self.handle and self.handle.resume():
+        if self.runner.resume():
             self.resume_btn.setEnabled(False)
 
     def stop(self) -> None:
         """Ask the worker to save and stop; the panel stays responsive meanwhile."""
-        if self.handle and self.handle.stop():
-            self._set_state("stopping")
+        if self.runner.stop():
             self.show_info("Stopping: finishing the step and saving a checkpoint…")
-            self._show_progress()
 
     def save_now(self) -> None:
-        if self.handle:
-            self.handle.save_now()
+        self.runner.save_now()
 
     def set_option(self, name: str, value: float) -> None:
-        if self.handle:
-            self.handle.set_option(name, value)
+        self.runner.set_option(name, value)
 
     def follow_in_explorer(self) -> None:
         """Show this run in its explorer panel (which then follows each new checkpoint)."""
@@ -278,102 +210,13 @@ class TrainingPanel(Panel):
         if run_dir:
             self.runs.open_in_explorer(run_dir)
 
-    # --- the poll loop -------------------------------------------------------------
-    @property
-    def events_seen(self) -> int:
-        return self.watch.events_seen
-
-    def _on_events(self, events: list) -> None:
-        for ev in events:
-            self._dispatch(ev)
-
-    def _redraw(self) -> None:
-        if time.perf_counter() - self._last_redraw >= REDRAW_S:
-            self._last_redraw = time.perf_counter()
-            self.curves.redraw()
-            self._show_progress()
-
-    def _dispatch(self, ev) -> None:
-        if isinstance(ev, Progress):
-            self.last_progress = ev
-            self.curves.append(ev.step, ev.losses)
-        elif isinstance(ev, Preview):
-            self.preview.set_image(ev.image)
-        elif isinstance(ev, CheckpointWritten):
-            first = self.last_checkpoint is None
-            self.last_checkpoint = ev.path
-            self._note(f"checkpoint at step {ev.step}: {ev.path}")
-            self.context.checkpointUpdated.emit(self.family, ev.path)  # explorers showing this run reload
-            self.checkpointWritten.emit(ev.path)
-            if first:
-                self.follow_btn.setEnabled(True)
-                self._note("a checkpoint is ready: Follow in explorer shows this run as it trains")
-        elif isinstance(ev, (Metrics, OptionChanged, Finished)):
-            self._note(describe_event(ev))
-        elif isinstance(ev, Started):
-            self._note(f"training on {ev.device} with {ev.threads} thread(s) from step {ev.step}")
-            if ev.history.get("step"):  # a resumed run: its whole loss history
-                self.curves.set_history(ev.history)
-        elif isinstance(ev, Paused):
-            self._set_state("paused")
-            if ev.reason:
-                self.show_error(f"Paused: {ev.reason}. Lower the learning rate and press Resume to go on "
-                                "from there, or Stop.")
-            else:
-                self.show_info(f"Paused at step {ev.step}")
-        elif isinstance(ev, Resumed):
-            self._set_state("running")
-            self.show_info(f"Resumed at step {ev.step}")
-        elif isinstance(ev, Diverged):
-            self.diverged = ev
-            self._note(f"diverged: {ev.message}")
-        elif isinstance(ev, Rewound):
-            self.diverged = None
-            self.curves.set_history(ev.history)
-            self._set_state("running")
-            self.show_info(f"Went back to step {ev.step} and trains on")
-            self._note(f"went back to step {ev.step} after the divergence")
-        elif isinstance(ev, CommandRefused):
-            self._note(describe_event(ev))
-            self.show_error(f"{ev.command}: {ev.reason}")
-        elif isinstance(ev, Failed):
-            self._note(f"failed at step {ev.step}: {ev.message}\n{ev.traceback}")
-
-    def _show_progress(self) -> None:
-        p = self.last_progress
-        if p is None or self.state not in ("running", "paused", "stopping"):
-            return
-        self.progress.setMaximum(p.total_steps)
-        self.progress.setValue(p.step)
-        self.progress.setFormat(f"%p%  ETA {eta_text(p)}" if self.state == "running" else "%p%")
-        stalled = self.watch.stalled_s if self.state in ("running", "stopping") else 0.0
-        self.progress_label.setText(progress_text(p, self.state, stalled))
-
-    def _ended(self, h: WorkerHandle) -> None:
-        h.join(1)
-        self.curves.redraw()
-        p = self.last_progress
-        self.end_reason, message, is_error = describe_end(h, p.step if p else 0, self.last_checkpoint)
-        if h.finished is not None:
-            self.progress.setValue(h.finished.step)
-        (self.show_error if is_error else self.show_info)(message)
-        if self.end_reason == "crashed":
-            self._note(message)
-        self.progress.setFormat("%p%")
-        if p is not None:
-            self.progress_label.setText(progress_text(p, self.end_reason))
-        h.close()
-        self._set_state("idle")
+    def _ended(self, h: WorkerHandle, message: str, is_error: bool) -> None:
+        self.feed.ended(h, message, is_error)
         self._update_resumable()
         self.runs.refresh()
         if self.run_dir:
-            self.runs.list.blockSignals(True)  # keep the live curves (every step), not the log's
-            self.runs.select(self.run_dir)
-            self.runs.list.blockSignals(False)
+            self.runs.select(self.run_dir, quiet=True)  # keep the live curves (every step), not the log's
         self.runEnded.emit(self.end_reason)
-        if self._close_when_done:
-            self._close_when_done = False
-            QTimer.singleShot(0, self.window().close)
 
     # --- runs ----------------------------------------------------------------------
     def show_run(self, run_dir: str) -> None:
@@ -388,8 +231,21 @@ class TrainingPanel(Panel):
             self.form.set_values({k: v for k, v in saved.items() if k != "out"})
         self.form.out.setText(run_dir)
         self.curves.set_history(read_log(run_dir))
-        self.progress_label.setText(f"{Path(run_dir).name}: {self.curves.point_count()} logged steps")
-        self._set_state("idle")
+        row = self.runs.row(run_dir) or describe_run(run_dir)
+        self.progress.setRange(0, row.total or 1)
+        self.progress.setValue(min(row.step or 0, row.total or 0))
+        self.progress.setFormat("%p%")
+        self.progress_label.setText(f"{row.name}: {row.state_text()} at step {row.step_text()}, "
+                                    f"{self.curves.point_count()} logged points")
+        self._phase_changed("idle")
+
+    def _show_initial_run(self) -> None:
+        """``main.py --checkpoint RUN_DIR``: that run's curves, selected in the table."""
+        for path in self.context.checkpoints.values():
+            if Path(path).is_dir() and holds_run(path):
+                self.runs.select(str(path), quiet=True)
+                self.show_run(str(path))
+                return
 
     def _stop_background(self, run_dir: str, pid: int) -> None:
         if self.handle is not None and self.handle.pid == pid and not self.handle.detached:
@@ -410,7 +266,7 @@ class TrainingPanel(Panel):
 
     def confirm_close(self) -> bool:
         """May the window close now? While a run stops and saves it may not: it closes itself after."""
-        if self._close_when_done:
+        if self.runner.close_when_done:
             return False  # already stopping; the window closes when the checkpoint is written
         if not self.is_training():
             self.shutdown()
@@ -420,26 +276,13 @@ class TrainingPanel(Panel):
             return False
         if choice == "background":
             self._note(f"keeps training in the background (pid {self.handle.pid})")
-            self.handle.detach()
+            self.runner.detach()
             self.shutdown()
             return True
-        self._close_when_done = True
-        if self.state != "stopping":
-            self.stop()
+        self.runner.stop_for_close()
         self.show_info("Stopping: saving a checkpoint; the window closes when it is written…")
-        QTimer.singleShot(CLOSE_TIMEOUT_MS, self._close_anyway)
         return False
-
-    def _close_anyway(self) -> None:
-        if self._close_when_done and self.handle is not None and self.handle.is_alive():
-            self._note(f"the worker did not stop within {CLOSE_TIMEOUT_MS // 1000} s; killed it")
-            self.handle.kill()  # the watch sees it gone; _ended closes the window
 
     def shutdown(self) -> None:
         """Stop a worker that is still attached (saving) and the option check."""
-        self.watch.stop()
-        if self.handle is not None and not self.handle.detached and self.handle.is_alive():
-            self.handle.shutdown()
-        if self._checker is not None:
-            self._checker.quit()
-            self._checker = None
+        self.runner.shutdown()

@@ -26,6 +26,7 @@ from studio.core.imaging import image_grid
 from studio.engine.renderer import Output
 from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool
+from studio.families.diffusion.state import StepFrame
 from studio.core.schedules import (
     NoiseSchedule,
     make_sampler,
@@ -141,6 +142,16 @@ def step_images(x_t: np.ndarray, x0: np.ndarray, eps: np.ndarray, added: np.ndar
     """The four views as uint8, shaped as given: (N, C, H, W) for a step, (steps, N, C, H, W) for a batch."""
     return {"x_t": quantize(to_unit(x_t)), "x0": quantize(to_unit(x0)),
             "eps": quantize(noise_to_unit(eps)), "noise": quantize(noise_to_unit(added))}
+
+
+def step_frames(steps: tuple[DiffusionStep, ...]) -> list[StepFrame]:
+    """A delivery's steps as frames: the whole batch quantized to uint8 in one numpy pass per view."""
+    if not steps:
+        return []
+    images = step_images(*(np.stack([getattr(step, key) for step in steps])
+                           for key in ("x_t", "x0", "eps", "added")))
+    return [StepFrame(step.k, step.n, step.t, step.t_prev, {key: images[key][i] for key in images})
+            for i, step in enumerate(steps)]
 
 
 def tile(images: np.ndarray, cols: int | None = None, pad: int = 1) -> np.ndarray:

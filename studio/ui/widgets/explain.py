@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from studio.ui import theme
 from studio.ui.mathtext import EquationError, draw_all, equation_mask  # noqa: F401 - re-exported
@@ -95,7 +95,7 @@ class ExplainPane(QWidget):
         self._relay = _Relay(self)
         self._relay.done.connect(self._drawn_on_helper)
         self.content = QWidget()
-        row = QHBoxLayout(self.content)
+        self._row = row = QHBoxLayout(self.content)
         row.setContentsMargins(18, 0, 8, 6)
         row.addWidget(self.text, 1)
         row.addSpacing(12)
@@ -111,6 +111,11 @@ class ExplainPane(QWidget):
     # --- what it says ----------------------------------------------------------------
     def set_title(self, title: str) -> None:
         self.header.setText(title)
+
+    def set_stacked(self, stacked: bool) -> None:
+        """Formulas below the sentences (for a narrow column) instead of beside them."""
+        self._row.setDirection(QBoxLayout.Direction.TopToBottom if stacked else QBoxLayout.Direction.LeftToRight)
+        self._row.setContentsMargins(18 if not stacked else 8, 0, 8, 6)
 
     def set_text(self, html: str) -> None:
         self.text.setText(html)

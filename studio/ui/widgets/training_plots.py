@@ -9,37 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QVBoxLayout, QWidget
-
-
-def fmt_eta(seconds: float) -> str:
-    if seconds != seconds or seconds == float("inf"):
-        return "?"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def eta_text(p) -> str:
-    return fmt_eta(p.eta_s)
-
-
-_ENDINGS = {"paused": "(paused)", "stopping": "stopping: saving a checkpoint…", "finished": "done",
-            "stopped": "stopped, checkpoint saved", "failed": "failed", "crashed": "the worker died"}
-
-
-def progress_text(p, state: str = "running", stalled_s: float = 0.0) -> str:
-    """One line about Progress event ``p``: the ETA only while it is running."""
-    losses = "  ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
-    lrs = ("lr " + " ".join(f"{v:.3g}" for v in p.lrs.values()) if len(p.lrs) < 2 else
-           "lr " + " ".join(f"{k} {v:.3g}" for k, v in p.lrs.items()))
-    text = (f"step {p.step}/{p.total_steps}  epoch {p.epoch:.2f}  {losses}  "
-            f"{p.examples_per_s:.0f} img/s  {lrs}")
-    text += f"  ETA {eta_text(p)}" if state == "running" else f"  {_ENDINGS.get(state, state)}"
-    if stalled_s > 0:
-        text += f"  no progress for {stalled_s:.0f} s"
-    return text
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 
 _COLOURS = ["#4e9af1", "#f1a44e", "#5fc46b", "#e05050", "#b07cf0", "#40c0c0"]
@@ -80,7 +50,11 @@ class LossCurves(QWidget):
         self.legend = self.plot.addLegend(offset=(-10, 10))
         self.log_y = QCheckBox("log scale")
         self.log_y.toggled.connect(lambda on: self.plot.setLogMode(y=on))
+        title = QLabel("Loss curves")
+        title.setStyleSheet("font-weight: bold;")
+        title.setToolTip("every logged loss per optimisation step; the Explain pane says what each one is")
         top = QHBoxLayout()
+        top.addWidget(title)
         top.addStretch(1)
         top.addWidget(self.log_y)
         layout = QVBoxLayout(self)

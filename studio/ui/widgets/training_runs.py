@@ -1,75 +1,52 @@
-"""The list of training runs (folders with a log.jsonl or checkpoints) under a root."""
+"""The table of training runs under a root: name, family, step, loss, state; sortable by any column.
+
+Rows come from ``studio.ui.training_state.describe_run`` (Qt-free). Names are
+elided in the middle when the column is narrow (the full path is the row's
+tooltip); numbers are right-aligned and sort as numbers.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableView, QVBoxLayout, QWidget
 
-from studio.training.runs import INFO_NAME, LOG_NAME, newest_valid_checkpoint, running_pid
+from studio.training.runs import running_pid
+from studio.ui.training_state import RunRow, describe_run, find_runs
 
-
-def describe_run(run_dir: Path) -> str:
-    """"name: family, step N, loss X, training (pid P)" from the newest valid checkpoint and the log."""
-    parts = [run_dir.name]
-    step = None
-    found = newest_valid_checkpoint(run_dir)
-    if found is not None:
-        from studio.core.checkpoint import read_metadata
-
-        step = found[1]
-        parts.append(f"{read_metadata(found[0]).get('family', '?')}, step {step}")
-    elif any(run_dir.glob("*.safetensors")):
-        parts.append("unreadable checkpoint")  # a broken run still shows up, marked
-    log = run_dir / LOG_NAME
-    if log.exists():
-        try:
-            with open(log, "rb") as f:
-                f.seek(max(0, log.stat().st_size - 2048))
-                tail = f.read().decode(errors="replace").strip().splitlines()
-            row = json.loads(tail[-1]) if tail else {}
-            if "loss" in row:
-                parts.append(f"loss {row['loss']:.4g}")
-            if step is None and "step" in row:
-                parts.append(f"step {row['step']}")
-        except (OSError, ValueError, IndexError):
-            pass
-    pid = running_pid(run_dir) if (run_dir / INFO_NAME).exists() else None
-    if pid is not None:
-        parts.append(f"training (pid {pid})")
-    return parts[0] + ": " + ", ".join(parts[1:]) if len(parts) > 1 else parts[0]
+COLUMNS = ("name", "family", "step", "loss", "state")
+HEADER_TIPS = {
+    "name": "the run's folder (full path in each row's tooltip)",
+    "family": "the model family it trains",
+    "step": "steps in its newest checkpoint / steps it was started for",
+    "loss": "the last logged loss (families with several losses: the first, named)",
+    "state": "training: a worker is on it now; stopped: Resume continues it",
+}
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
-def saved_options(run_dir: str) -> dict:
-    """The TrainOptions fields a run was started with (from its newest valid checkpoint), or {}."""
-    from studio.core.checkpoint import CheckpointError, read_metadata
-
-    found = newest_valid_checkpoint(run_dir)
-    try:
-        meta = read_metadata(found[0]) if found else {}
-    except (CheckpointError, OSError):
-        return {}
-    return dict((meta.get("extra") or {}).get("options") or {})
-
-
-def find_runs(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    runs = [p for p in root.iterdir() if p.is_dir() and (
-        (p / LOG_NAME).exists() or any(p.glob("*.safetensors")))]
-    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+def _items(row: RunRow) -> list[QStandardItem]:
+    texts = (row.name, row.family or "?", row.step_text(), row.loss_text(), row.state_text())
+    keys = (row.name.lower(), row.family, -1 if row.step is None else row.step,
+            float("inf") if row.loss is None else row.loss, row.state)
+    items = []
+    for column, text, key in zip(COLUMNS, texts, keys):
+        item = QStandardItem(text)
+        item.setEditable(False)
+        item.setData(row.path, PATH_ROLE)
+        item.setData(key, SORT_ROLE)
+        item.setToolTip(row.path if column == "name" else text)
+        if column in ("step", "loss"):
+            item.setTextAlignment(_RIGHT)
+        items.append(item)
+    return items
 
 
-class RunList(QWidget):
+class RunTable(QWidget):
     runSelected = Signal(str)  # show its curves
     explorerRequested = Signal(str, str)  # family, run folder: show it in its explorer
     stopRequested = Signal(str, int)  # run folder, pid of the worker training there
@@ -78,55 +55,113 @@ class RunList(QWidget):
     def __init__(self, root: Path, parent=None):
         super().__init__(parent)
         self.root = Path(root)
-        self.list = QListWidget()
-        self.list.currentItemChanged.connect(self._current_changed)
-        self.list.itemDoubleClicked.connect(lambda item: self.open_in_explorer(item.data(Qt.UserRole)))
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels([c.capitalize() for c in COLUMNS])
+        for i, column in enumerate(COLUMNS):
+            self.model.horizontalHeaderItem(i).setToolTip(HEADER_TIPS[column])
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.view.setWordWrap(False)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name takes what is left
+        for i in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
+        header.setHighlightSections(False)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the folders' order: last changed first
+        self.view.setMinimumHeight(6 * self.view.verticalHeader().defaultSectionSize())
+        self.view.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.view.doubleClicked.connect(lambda index: self.open_in_explorer(index.data(PATH_ROLE)))
         self.refresh_btn = QPushButton("Refresh")
         self.refresh_btn.clicked.connect(self.refresh)
         self.open_btn = QPushButton("Open in explorer")
+        self.open_btn.setToolTip("show the selected run in its explorer panel (or double-click it)")
         self.open_btn.clicked.connect(lambda: self.current() and self.open_in_explorer(self.current()))
         self.stop_btn = QPushButton("Stop background run")
+        self.stop_btn.setToolTip("ask the worker training the selected run to save and stop")
         self.stop_btn.clicked.connect(lambda: self.current() and self.stop_background(self.current()))
         buttons = QHBoxLayout()
         for b in (self.refresh_btn, self.open_btn, self.stop_btn):
             buttons.addWidget(b)
+        buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.list, 1)
+        layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
+        self.rows: list[RunRow] = []
 
     def set_root(self, root: Path) -> None:
         self.root = Path(root)
         self.refresh()
 
     def refresh(self) -> None:
+        """Read every run folder again; the selection stays on its run (quietly)."""
         current = self.current()
-        self.list.blockSignals(True)
-        self.list.clear()
-        for run in find_runs(self.root):
-            item = QListWidgetItem(describe_run(run))
-            item.setData(Qt.UserRole, str(run))
-            item.setToolTip(str(run))
-            self.list.addItem(item)
-            if current and str(run) == current:
-                self.list.setCurrentItem(item)
-        self.list.blockSignals(False)
+        self.rows = [describe_run(run) for run in find_runs(self.root)]
+        selection = self.view.selectionModel()
+        selection.blockSignals(True)
+        self.model.removeRows(0, self.model.rowCount())
+        for row in self.rows:
+            self.model.appendRow(_items(row))
+        selection.blockSignals(False)
+        if current:
+            self.select(current, quiet=True)
+
+    # --- the selection -------------------------------------------------------------
+    def row_count(self) -> int:
+        return self.proxy.rowCount()
+
+    def row(self, run_dir: str) -> RunRow | None:
+        return next((r for r in self.rows if r.path == str(run_dir)), None)
+
+    def view_row_of(self, run_dir: str) -> int:
+        """The row (as sorted on screen) showing ``run_dir``, or -1."""
+        paths = [self.proxy.index(r, 0).data(PATH_ROLE) for r in range(self.proxy.rowCount())]
+        if str(run_dir) in paths:
+            return paths.index(str(run_dir))
+        wanted = Path(run_dir).resolve()  # another spelling of the same folder (relative, a link)
+        return next((r for r, p in enumerate(paths) if Path(p).resolve() == wanted), -1)
 
     def current(self) -> str | None:
-        item = self.list.currentItem()
-        return item.data(Qt.UserRole) if item is not None else None
+        index = self.view.selectionModel().currentIndex()
+        return index.data(PATH_ROLE) if index.isValid() else None
 
-    def select(self, run_dir: str) -> bool:
-        for i in range(self.list.count()):
-            if self.list.item(i).data(Qt.UserRole) == str(run_dir):
-                self.list.setCurrentRow(i)
-                return True
-        return False
+    def select(self, run_dir: str, quiet: bool = False) -> bool:
+        """Make ``run_dir`` the current row; ``quiet``: without runSelected (the caller shows it)."""
+        r = self.view_row_of(run_dir)
+        if r < 0:
+            return False
+        selection = self.view.selectionModel()
+        selection.blockSignals(quiet)
+        try:
+            selection.setCurrentIndex(self.proxy.index(r, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                      | QItemSelectionModel.SelectionFlag.Rows)
+        finally:
+            selection.blockSignals(False)
+        self.view.scrollTo(self.proxy.index(r, 0))
+        return True
 
-    def _current_changed(self, item, _previous) -> None:
-        if item is not None:
-            self.runSelected.emit(item.data(Qt.UserRole))
+    def clear_selection(self) -> None:
+        selection = self.view.selectionModel()
+        selection.blockSignals(True)
+        selection.clearCurrentIndex()
+        selection.clearSelection()
+        selection.blockSignals(False)
 
+    def _current_changed(self, index, _previous) -> None:
+        if index.isValid():
+            self.runSelected.emit(index.data(PATH_ROLE))
+
+    # --- actions -------------------------------------------------------------------
     def open_in_explorer(self, run_dir: str) -> None:
         """Ask for the run's explorer panel (it shows the newest checkpoint and follows new ones)."""
         from studio.core.checkpoint import CheckpointError, read_metadata

@@ -7,9 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QLabel,
-    QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QSplitter,
@@ -20,24 +18,24 @@ from PySide6.QtWidgets import (
 from studio.ui.widgets.image_view import ImageView
 from studio.ui.widgets.training_controls import TrainingControls
 from studio.ui.widgets.training_form import TrainingForm
+from studio.ui.widgets.training_log import RunLog
 from studio.ui.widgets.training_plots import LossCurves
-from studio.ui.widgets.training_runs import RunList
+from studio.ui.widgets.training_runs import RunTable
 
 
 class TrainingView(QWidget):
-    """Form and controls on the left; progress, loss curves, preview, run list and log on the right."""
+    """Form and controls on the left; on the right progress and loss curves above, the preview
+    beside the run table and the log below."""
 
     def __init__(self, families: list[str], runs_root: Path, parent=None):
         super().__init__(parent)
         self.form = TrainingForm(families, runs_root)
         self.controls = TrainingControls()
-        self.follow_btn = QPushButton("Follow in explorer")
-        self.follow_btn.setToolTip("open this run in its explorer panel; it then shows every new checkpoint")
+        self.follow_btn = self.controls.follow_btn
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.addWidget(self.form)
         lv.addWidget(self.controls)
-        lv.addWidget(self.follow_btn)
         lv.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(left)
@@ -53,21 +51,23 @@ class TrainingView(QWidget):
         self.curves = LossCurves()
         self.preview = ImageView(min_size=160)
         self.preview.set_placeholder("samples appear here during training")
-        self.runs = RunList(runs_root)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(1000)
+        self.runs = RunTable(runs_root)
+        self.log = RunLog(max_lines=1000)
         self.log.setPlaceholderText("checkpoints, state changes and errors")
 
+        runs_and_log = QSplitter(Qt.Vertical)
+        runs_and_log.addWidget(titled("Runs", self.runs))
+        runs_and_log.addWidget(titled("Log", self.log))
+        runs_and_log.setSizes([200, 140])
         bottom = QSplitter(Qt.Horizontal)
-        bottom.addWidget(self.preview)
-        bottom.addWidget(self.runs)
-        bottom.addWidget(self.log)
-        bottom.setSizes([260, 300, 300])
+        bottom.addWidget(titled("Samples during training", self.preview))
+        bottom.addWidget(runs_and_log)
+        bottom.setSizes([320, 500])
         right_split = QSplitter(Qt.Vertical)
         right_split.addWidget(self.curves)
         right_split.addWidget(bottom)
-        right_split.setSizes([420, 260])
+        right_split.setSizes([300, 400])  # the bottom row must hold the previews at 2x
+        self.splitters = {"bottom": bottom, "runs_and_log": runs_and_log, "right": right_split}
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
@@ -82,3 +82,16 @@ class TrainingView(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(split)
+
+
+def titled(title: str, widget: QWidget) -> QWidget:
+    """``widget`` under a bold title."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    label = QLabel(title)
+    label.setStyleSheet("font-weight: bold;")
+    layout.addWidget(label)
+    layout.addWidget(widget, 1)
+    return box

@@ -10,7 +10,9 @@ t = 1..T uses the model timestep t - 1, and alpha_bar(0) = 1.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 
@@ -112,70 +114,86 @@ def math_number(x: float) -> str:
 
 
 def forward_explanation(n: StepNumbers) -> tuple[str, list[str]]:
+    """What x_t is made of at this t: the forward process with its numbers."""
+    symbolic = r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon"
     if n.t == 0:
-        text = ("The sample is finished: at t = 0 there is no noise left, x_0 is the picture itself.\n\n"
-                "Scrub back to watch how much of x_t was image and how much was noise at each step.")
-        return text, [r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon",
-                      r"x_0 = 1\,x_0 + 0\,\epsilon\quad(\bar\alpha_0 = 1)"]
-    text = (f"Every x_t is the clean image x_0 shrunk, plus Gaussian noise ε grown. At t = {n.t}, "
-            f"ᾱ_t = {plain_number(n.alpha_bar)}: x_t keeps √ᾱ_t = {plain_number(n.sqrt_ab)} of the image and "
-            f"√(1−ᾱ_t) = {plain_number(n.sqrt_one_minus_ab)} of the noise. "
-            f"The signal-to-noise ratio SNR = ᾱ_t / (1−ᾱ_t) = {plain_number(n.snr)}.")
-    return text, [
-        r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon",
-        rf"x_{{{n.t}}} = {math_number(n.sqrt_ab)}\,x_0 + {math_number(n.sqrt_one_minus_ab)}\,\epsilon",
-        rf"\mathrm{{SNR}}({n.t}) = \bar\alpha_t\,/\,(1-\bar\alpha_t) = {math_number(n.snr)}",
-    ]
+        return ("The sample is finished: at t = 0 no noise is left, x_0 is the picture itself. "
+                "Scrub back to see how much of x_t was image and how much noise at each step.",
+                [symbolic, r"x_0 = 1\,x_0 + 0\,\epsilon\quad(\bar\alpha_0 = 1)"])
+    text = (f"At t = {n.t}, x_t keeps √ᾱ_t = {plain_number(n.sqrt_ab)} of the clean image x_0 and "
+            f"√(1−ᾱ_t) = {plain_number(n.sqrt_one_minus_ab)} of Gaussian noise ε "
+            f"(ᾱ_t = {plain_number(n.alpha_bar)}; signal-to-noise ratio SNR = ᾱ_t / (1−ᾱ_t) = {plain_number(n.snr)}).")
+    return text, [symbolic,
+                  rf"x_{{{n.t}}} = {math_number(n.sqrt_ab)}\,x_0 + {math_number(n.sqrt_one_minus_ab)}\,\epsilon"]
 
 
 def update_explanation(n: StepNumbers) -> tuple[str, list[str]]:
+    """This step's update, DDPM or DDIM, with the coefficients it uses now.
+
+    The text writes the model's noise as ε_θ and its guess as "predicted x_0": a combining hat
+    draws badly in a label. The formulas use the hats.
+    """
     if n.t == 0:
-        return ("No step is left: the last update went to t = 0 and its result is the sample shown.", [])
-    inv = 1.0 / n.sqrt_ab
-    x0_eq = [r"\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\epsilon)\,/\,\sqrt{\bar\alpha_t}",
-             rf"\hat x_0 = {math_number(inv)}\,x_{{{n.t}}} - {math_number(n.sqrt_one_minus_ab * inv)}\,\hat\epsilon"
-             r"\quad\mathrm{(clipped\ to\ [-1,\,1])}"]
-    lead = ("The model predicts the noise in x_t (ε with a hat). Undoing the forward step with it gives a guess "
-            f"of the clean image (the 'predicted x_0' view); at t = {n.t} that divides by √ᾱ_t = {plain_number(n.sqrt_ab)}, "
-            "which is why early guesses are blurry averages.\n\n")
+        return "No step is left: the last update went to t = 0 and its result is the sample shown.", []
+    lead = (f"The model predicts the noise ε_θ in x_t; its guess of the clean image is predicted x_0 = "
+            f"(x_t − √(1−ᾱ_t) ε_θ) / √ᾱ_t (clipped to [−1, 1]), blurry early on as it divides by "
+            f"√ᾱ_t = {plain_number(n.sqrt_ab)}. ")
     if n.sampler == "ddim":
-        text = lead + (f"DDIM then jumps to t′ = {n.t_prev}: the predicted x_0 and noise put back together with t′'s weights, "
-                       f"plus fresh noise σ_t z. η = {n.eta:g} sets how much: σ_t = {plain_number(n.sigma)}.")
-        return text, x0_eq + [
+        text = lead + (f"DDIM jumps to t′ = {n.t_prev}: predicted x_0 and ε_θ put back together with t′'s weights, "
+                       f"plus fresh noise σ_t z, σ_t = η √β̃_t = {plain_number(n.sigma)} (η = {n.eta:g}).")
+        return text, [
             r"x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1-\bar\alpha_{t'}-\sigma_t^2}\,\hat\epsilon"
             r" + \sigma_t z",
-            rf"x_{{{n.t_prev}}} = {math_number(n.c_x0)}\,\hat x_0 + {math_number(n.c_eps)}\,\hat\epsilon + {math_number(n.sigma)}\,z",
-            r"\sigma_t = \eta\,\sqrt{(1-\bar\alpha_{t'})/(1-\bar\alpha_t)}\,\sqrt{1-\bar\alpha_t/\bar\alpha_{t'}}"
-            rf" = {math_number(n.sigma)}\quad(\eta = {n.eta:g})",
+            rf"x_{{{n.t_prev}}} = {math_number(n.c_x0)}\,\hat x_0 + {math_number(n.c_eps)}\,\hat\epsilon"
+            rf" + {math_number(n.sigma)}\,z",
         ]
-    which = "β_t (fixed large)" if n.variance == "fixed_large" else "the true posterior's, β_t scaled by (1−ᾱ_t′)/(1−ᾱ_t) (fixed small)"
-    text = lead + (f"DDPM steps to t′ = {n.t_prev} by sampling q(x_t′ | x_t, predicted x_0): a Gaussian whose mean mixes "
-                   f"the predicted x_0 and x_t, and whose variance is {which}. β_t = {plain_number(n.beta)} here.")
-    sigma_eq = (r"\sigma_t^2 = \beta_t" if n.variance == "fixed_large" else
-                r"\sigma_t^2 = \tilde\beta_t = \frac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}\,\beta_t")
-    return text, x0_eq + [
+    which = "β_t (fixed large)" if n.variance == "fixed_large" else "β̃_t = β_t (1−ᾱ_t′)/(1−ᾱ_t) (fixed small)"
+    text = lead + (f"DDPM steps to t′ = {n.t_prev} by sampling q(x_t′ | x_t, predicted x_0): its mean μ mixes "
+                   f"predicted x_0 and x_t, its variance is {which}; β_t = {plain_number(n.beta)}, "
+                   f"σ_t = {plain_number(n.sigma)}.")
+    return text, [
         r"x_{t'} = \mu + \sigma_t z,\quad \mu = \frac{\sqrt{\bar\alpha_{t'}}\,\beta_t}{1-\bar\alpha_t}\,\hat x_0"
         r" + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t'})}{1-\bar\alpha_t}\,x_t",
-        rf"x_{{{n.t_prev}}} = {math_number(n.c_x0)}\,\hat x_0 + {math_number(n.c_xt)}\,x_{{{n.t}}} + {math_number(n.sigma)}\,z",
-        sigma_eq + rf",\quad \sigma_t = {math_number(n.sigma)}",
+        rf"x_{{{n.t_prev}}} = {math_number(n.c_x0)}\,\hat x_0 + {math_number(n.c_xt)}\,x_{{{n.t}}}"
+        rf" + {math_number(n.sigma)}\,z",
     ]
 
 
 def puzzles_explanation(n: StepNumbers, marks: ScheduleLandmarks) -> tuple[str, list[str]]:
     """What looks broken but is not: the grey 'noise added' view and x_t that stays noise for long."""
     if n.sampler == "ddim" and n.eta == 0:
-        noise = ("Why is 'noise added' flat grey? With η = 0 DDIM adds no fresh noise (σ_t = 0): every step is "
-                 "deterministic. The noise views show ±2 standard deviations around mid-grey, so zero noise "
-                 "is a flat grey square. Raise η, or pick DDPM, to see the noise each step adds.")
+        noise = ("'Noise added' is flat grey: with η = 0 DDIM adds no fresh noise (σ_t = 0), and the noise "
+                 "views show ±2 standard deviations around mid-grey. Raise η, or pick DDPM, to see it.")
     else:
-        noise = (f"'Noise added' is σ_t z, the fresh noise of this step: σ_t = {plain_number(n.sigma)} now, against "
-                 f"√(1−ᾱ_t) = {plain_number(n.sqrt_one_minus_ab)} of noise already in x_t, so it looks faint. "
+        noise = (f"'Noise added' is σ_t z, this step's fresh noise: σ_t = {plain_number(n.sigma)} against "
+                 f"√(1−ᾱ_t) = {plain_number(n.sqrt_one_minus_ab)} already in x_t, so it looks faint. "
                  "The last step adds none.")
-    where = f"now t = {n.t}, SNR = {plain_number(n.snr)}" if n.t > 0 else "the sample is finished"
     visible = int(round(marks.snr_half, -1))
-    hidden = (f"Why does x_t look like pure noise until t ≈ {visible}? x_t holds the digit at strength √ᾱ_t and "
-              f"the noise at √(1−ᾱ_t). In the schedule plot the orange SNR curve stays below 0.1 for "
-              f"t > {marks.snr_tenth}, reaches 0.5 at t = {marks.snr_half} and crosses the dashed line SNR = 1 "
-              f"only at t = {marks.snr_one}: before that the noise outweighs the digit ({where}). "
-              "The model sees the digit much earlier: compare 'predicted x0'.")
-    return noise + "\n\n" + hidden, [r"\mathrm{SNR}(t) = \frac{\bar\alpha_t}{1-\bar\alpha_t}"]
+    hidden = (f"x_t looks like pure noise until t ≈ {visible}: in the schedule plot the SNR stays below 0.1 for "
+              f"t > {marks.snr_tenth}, is 0.5 at t = {marks.snr_half} and crosses the dashed line SNR = 1 "
+              f"only at t = {marks.snr_one}. The model sees the digit much earlier: compare predicted x_0.")
+    return noise + "\n\n" + hidden, []  # the SNR's number is in the first paragraph
+
+
+_SUBSCRIPT = re.compile(r"_((?:[^\W_]|′)+)")  # x_t, x_0, ε_θ, x_t′
+
+
+def text_html(text: str) -> str:
+    """Plain explanation text as HTML: x_t written as x with a subscript t (paragraphs at blank lines)."""
+    return "<br><br>".join(_SUBSCRIPT.sub(r"<sub>\1</sub>", escape(p)) for p in text.split("\n\n") if p)
+
+
+def explanation(n: StepNumbers, marks: ScheduleLandmarks) -> tuple[str, list[str]]:
+    """The Explain pane's text (HTML) and equations for one step: what x_t is, the update, what looks broken."""
+    parts = [("What x<sub>t</sub> is", forward_explanation(n)), ("This step", update_explanation(n)),
+             ("Looks broken? It is not", puzzles_explanation(n, marks))]
+    html = "".join(f"<p><b>{title}.</b> {text_html(text)}</p>" for title, (text, _) in parts)
+    return html, [e for _, (_, equations) in parts for e in equations]
+
+
+def sampling_explanation(sampler: str, steps: int) -> tuple[str, list[str]]:
+    """What the pane says while a sample runs (the numbers follow the step you stop on)."""
+    html = (f"<p><b>Sampling:</b> {sampler.upper()}, {steps} steps from pure noise x<sub>T</sub> to x<sub>0</sub>. "
+            "Each step the model predicts the noise in x<sub>t</sub> and the sampler removes part of it. "
+            "When it finishes, this pane explains the step on screen with its numbers: scrub, step or play.</p>")
+    return html, [r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon"]

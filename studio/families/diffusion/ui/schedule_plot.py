@@ -1,8 +1,8 @@
 """The noise schedule plot: alpha_bar_t and SNR(t) on a log axis, with a marker at t.
 
 Moving the marker repaints part of the plot, which costs more than drawing a
-playback frame; the marker therefore moves at most every
-``marker_throttle.interval_ms`` (always to the newest t), so playback keeps
+playback frame; the marker therefore moves at most every ``MIN_INTERVAL_MS``
+(superqt's ``qthrottled``: always ending on the newest t), so playback keeps
 its rate; the panel slows it further while the model runs.
 """
 
@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem
 
-from studio.families.diffusion.ui.throttle import Throttle
+from superqt.utils import qthrottled
 
 MIN_INTERVAL_MS = 33
 
@@ -48,7 +48,7 @@ class SchedulePlot(pg.PlotWidget):
         for item in (self.alpha_curve, self.snr_curve):
             item.curve.setCacheMode(cached)
         self._t = 0
-        self.marker_throttle = Throttle(lambda: self.marker.setValue(self._t), MIN_INTERVAL_MS, self)
+        self._move_marker = qthrottled(lambda: self.marker.setValue(self._t), MIN_INTERVAL_MS, parent=self)
 
     def set_curves(self, t: np.ndarray, alpha_bar: np.ndarray, snr: np.ndarray) -> None:
         # Log axis: leave out t = 0 where SNR is infinite. ~250 points draw the smooth curves.
@@ -58,9 +58,16 @@ class SchedulePlot(pg.PlotWidget):
         self.setXRange(0, float(t[-1]), padding=0.01)
         self.snr_one_label.setPos(float(t[-1]) * 0.5, 0.0)
 
-    def set_t(self, t: int) -> None:
+    def set_t(self, t: int, now: bool = False) -> None:
+        """Move the marker to ``t``: at the throttled rate, or ``now`` (a step the user stopped on)."""
         self._t = int(t)
-        self.marker_throttle.request()
+        self._move_marker()
+        if now:
+            self._move_marker.flush()
+
+    def set_marker_interval(self, ms: int) -> None:
+        """The most often the marker moves (the panel slows it while the model runs)."""
+        self._move_marker.setTimeout(int(ms))
 
     def t(self) -> int:
         return self._t
