@@ -1,7 +1,8 @@
 """Projection: find the w (or per-layer w+) and noise maps whose image matches a given picture.
 
-As in the StyleGAN2 projector: start from w_avg (or, better, the nearest of a few
-hundred sampled w), Adam on w and on the noise
+As in the StyleGAN2 projector: start from w_avg or, better, the nearest of a few
+hundred sampled w (nearest by the same distance; their pictures are made once per
+checkpoint and seed), Adam on w and on the noise
 maps, a little noise on w early on, a learning-rate ramp, and the noise
 regulariser (the maps' autocorrelation at every scale, penalised; each map
 renormalised after every step) so the noise cannot paint the picture itself.
