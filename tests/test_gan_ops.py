@@ -213,6 +213,47 @@ def test_projection_lowers_its_loss(pool, stylegan_path, digit_png):
     assert outs[-1].image.shape == (34, 67, 3)  # target | projection
 
 
+def test_projection_reads_digits_in_grey_as_the_evaluation_does():
+    """The classifier in the projection loss sees a coloured picture as grey_digits makes it."""
+    from studio.data.recolour import grey_digits, recolour_digits
+    from studio.families.stylegan.ops.projection import grey_like_evaluation
+
+    digits = np.zeros((6, 1, 28, 28), np.float32)
+    for i in range(6):
+        digits[i, 0, 5 + i: 22, 8 + i: 12 + 2 * i] = 1.0  # bars of several widths and places
+    rgb = recolour_digits(digits, seed=3)
+    ours = grey_like_evaluation(torch.from_numpy(rgb) * 2.0 - 1.0).numpy()
+    np.testing.assert_allclose(ours, grey_digits(rgb), atol=1e-5)
+    assert ours.shape == (6, 1, 32, 32) and ours.max() == pytest.approx(1.0)
+
+
+def test_projection_starts_from_the_nearest_candidate_and_reuses_their_pictures(pool, stylegan_path, tmp_path,
+                                                                               monkeypatch):
+    """A target drawn from candidate 5 starts there; a second projection renders no candidates again."""
+    from studio.families.stylegan.ops import projection
+
+    g = pool.get(stylegan_path).torch_model()
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        w = g.mapping(torch.randn(1000, 64, generator=gen))
+        noises = [torch.randn((1, 1, r, r), generator=gen) for r in (4, 4, 8, 8, 16, 16, 32, 32)]
+        picture = g.synthesis(w[5][None, None].expand(1, 8, -1), noises)
+    path = tmp_path / "candidate5.png"
+    Image.fromarray(((picture[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(path)
+    batches = []
+    original = g.synthesis.forward
+    monkeypatch.setattr(g.synthesis, "forward", lambda ws, n=None: (batches.append(len(ws)), original(ws, n))[1])
+    req = ops.GanProject(target(stylegan_path, "torch"), str(path), steps=1, max_seconds=60.0, seed=7, candidates=64)
+    first = list(ops.project(pool, req))[-1]
+    found = torch.tensor(first.payload.ws[0])
+    assert int(((w[:64] - found) ** 2).sum(dim=1).argmin()) == 5  # one small step away from candidate 5
+    assert max(batches) == 64  # the candidates were rendered
+    batches.clear()
+    list(ops.project(pool, req))
+    assert batches and max(batches) == 1  # only the optimisation's own pictures
+    assert len(projection._starts) >= 1
+
+
 def test_projection_can_be_cancelled(stylegan_path, digit_png):
     pool = RuntimePool()
     results = []
