@@ -187,7 +187,7 @@ def check_memory(figures: dict, bound_mib: float) -> None:
 
 def test_vae_panel_fuzz_short(fuzzed):
     fuzz = fuzzed(seed=1)
-    figures = run_fuzz(fuzz, warm_up=50, gestures=400, check_every=80)
+    figures = run_fuzz(fuzz, warm_up=30, gestures=300, check_every=60)
     assert all(fuzz.counts.get(name, 0) > 0 for name in GESTURES)  # every kind of gesture was tried
     check_memory(figures, bound_mib=RSS_BOUND_MIB)
 
