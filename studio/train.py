@@ -257,5 +257,16 @@ def _train(args, plan, ctx, main_rank: bool) -> int:
     return 0
 
 
+def _run_cli() -> int:
+    try:
+        return main()
+    except BrokenPipeError:
+        # Piped into ``head`` or a closed pager: stop quietly. The run's checkpoints are on disk.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_run_cli())

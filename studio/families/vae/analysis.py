@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -77,21 +79,44 @@ def _run(pool: RuntimePool, target: Target, graph: str, inputs: dict[str, np.nda
     return runtime.run(graph, inputs, target.backend, target.device, wait=False)
 
 
-def _usage_images(pool: RuntimePool, req: VaeUsage) -> tuple[np.ndarray, str]:
-    """The images to average over and what they are."""
+@lru_cache(maxsize=4)
+def _last_images(data: str | None, stamp: tuple, channels: int, size: int, count: int):
+    """The dataset's last ``count`` images and its name, or None if it does not fit the model.
+
+    Cached by file and modification time: switching between checkpoints must not read and
+    decompress the whole dataset again for the same few hundred images.
+    """
     from studio.data.datasets import DatasetError, check_dataset, open_dataset
 
-    cfg = pool.get(req.target.checkpoint, family="vae").config
     try:
-        ds = open_dataset(req.data)
-        check_dataset(ds, int(cfg["channels"]), int(cfg["image_size"]))
+        ds = open_dataset(data)
+        check_dataset(ds, channels, size)
     except DatasetError:
-        ds = None
-    if ds is not None:
-        n = min(req.count, len(ds))
+        return None
+    n = min(count, len(ds))
+    return np.ascontiguousarray(ds.images[-n:]), ds.name
+
+
+def _stamp(data: str | None) -> tuple:
+    from studio.core.paths import default_mnist
+
+    path = Path(data) if data is not None else default_mnist()
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def _usage_images(pool: RuntimePool, req: VaeUsage) -> tuple[np.ndarray, str]:
+    """The images to average over and what they are."""
+    cfg = pool.get(req.target.checkpoint, family="vae").config
+    found = _last_images(req.data, _stamp(req.data), int(cfg["channels"]), int(cfg["image_size"]), req.count)
+    if found is not None:
+        images, name = found
         # The last digits: the shipped checkpoints held these out of training.
-        what = "MNIST digits" if req.data is None else f"images of {ds.name}"
-        return ds.images[-n:], f"{n} held-out {what}"
+        what = "MNIST digits" if req.data is None else f"images of {name}"
+        return images, f"{len(images)} held-out {what}"
     rng = np.random.default_rng(0)
     z = rng.standard_normal((req.count, int(cfg["latent_dim"]))).astype(np.float32)
     out, _ = _run(pool, req.target, "decode", {"z": z})
