@@ -107,6 +107,20 @@ def test_folder_resolves_to_newest(tmp_path):
     assert load_checkpoint(tmp_path).step == 2
 
 
+def test_a_copied_run_folder_resolves_to_its_highest_step_whatever_the_file_times(tmp_path):
+    # cp -r, unzip or a restored backup give the files new times in any order: the newest by
+    # time was step 4000 of 8000 once, and resume went back 4000 steps.
+    import os
+    paths = {step: save_checkpoint(make(step=step), tmp_path / f"step_{step:07d}.safetensors") for step in (1, 2, 3)}
+    last = save_checkpoint(make(step=3), tmp_path / "last.safetensors")
+    os.utime(paths[1], (9e8, 9e8))  # the oldest step, written last by the copy
+    for path, t in ((paths[2], 5e8), (paths[3], 1e8), (last, 2e8)):
+        os.utime(path, (t, t))
+    (tmp_path / "torn.safetensors").write_bytes(b"\x10\x00")  # passed over, not chosen
+    assert read_metadata(newest_checkpoint(tmp_path))["step"] == 3
+    assert load_checkpoint(tmp_path).step == 3
+
+
 def test_an_onnx_file_is_named_as_such():
     from conftest import REPO
 

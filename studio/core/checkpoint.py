@@ -278,8 +278,26 @@ def _read_once(path: Path) -> bytes:
 
 
 def newest_checkpoint(folder: str | os.PathLike) -> Path | None:
-    """The most recently written checkpoint in a run folder (or None)."""
-    files = [p for p in Path(folder).glob("*" + SUFFIX) if p.is_file()]
-    if not files:
-        return None
-    return max(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    """The newest valid checkpoint of a run folder (see ``newest_checkpoint_step``), or None."""
+    found = newest_checkpoint_step(folder)
+    return found[0] if found else None
+
+
+def newest_checkpoint_step(folder: str | os.PathLike) -> tuple[Path, int] | None:
+    """(path, step) of the run folder's checkpoint with the highest step whose header reads.
+
+    By step, not by file time: a copied or restored folder (cp, unzip, a backup) gives its files
+    new times in any order. Ties (``last`` and ``step_N`` of one save) go to the last written.
+    A torn or foreign file is passed over.
+    """
+    best = None
+    for path in Path(folder).glob("*" + SUFFIX):
+        try:
+            if not path.is_file():
+                continue
+            key = (int(read_metadata(path).get("step", 0)), path.stat().st_mtime_ns, path.name)
+        except (CheckpointError, OSError, ValueError, TypeError):
+            continue
+        if best is None or key > best[0]:
+            best = (key, path)
+    return (best[1], best[0][0]) if best else None

@@ -2,7 +2,7 @@
 
 Nothing here imports torch or Qt: the run list and the explorer call these
 freely. "Newest" means what ``studio.core.checkpoint.newest_checkpoint``
-means (last written) among the files whose header reads, so resume, the
+means (the highest step) among the files whose header reads, so resume, the
 explorer and the run list agree even when a kill landed mid-write.
 """
 
@@ -21,30 +21,20 @@ STOP_FILE = "stop.request"  # ask a background worker to stop (and save)
 SUFFIX = ".safetensors"
 
 
-def checkpoints_newest_first(run_dir: str | os.PathLike) -> list[Path]:
-    """Every checkpoint file of a run, last written first (ties: by name, as the explorer)."""
-    try:
-        files = [p for p in Path(run_dir).glob("*" + SUFFIX) if p.is_file()]
-        return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
-    except OSError:
-        return []
-
-
 def newest_valid_checkpoint(run_dir: str | os.PathLike) -> tuple[Path, int] | None:
-    """(path, step) of the newest checkpoint whose header reads, or None."""
-    from studio.core.checkpoint import CheckpointError, read_metadata
+    """(path, step) of the run's newest valid checkpoint, or None: the one resume, the explorer
+    and the run list all use (the highest step whose header reads)."""
+    from studio.core.checkpoint import newest_checkpoint_step
 
-    for path in checkpoints_newest_first(run_dir):
-        try:
-            return path, int(read_metadata(path).get("step", 0))
-        except (CheckpointError, OSError, ValueError):
-            continue  # torn or foreign: the next newest
-    return None
+    try:
+        return newest_checkpoint_step(run_dir)
+    except OSError:
+        return None
 
 
 def holds_run(run_dir: str | os.PathLike) -> bool:
     run_dir = Path(run_dir)
-    return run_dir.is_dir() and ((run_dir / LOG_NAME).exists() or bool(checkpoints_newest_first(run_dir)))
+    return run_dir.is_dir() and ((run_dir / LOG_NAME).exists() or any(run_dir.glob("*" + SUFFIX)))
 
 
 def is_orphan_name(name: str) -> bool:
