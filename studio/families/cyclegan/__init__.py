@@ -10,8 +10,7 @@ FAMILY = FamilySpec(
     model="studio.families.cyclegan.model:build_generators",
     graphs="studio.families.cyclegan.graphs:cyclegan_graphs",
     trainer="studio.families.cyclegan.trainer:CycleGANTrainer",
-    # The drag-and-drop translation panel is built on studio.families.cyclegan.ops by its own change.
-    panel=None,
+    panel="studio.families.cyclegan.ui.panel:CycleGanPanel",
     panel_name="cyclegan",
     panel_title="CycleGAN",
     # Domain A defaults to the run's dataset (the MNIST handwritten digits), domain B to printed digits.
