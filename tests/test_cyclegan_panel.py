@@ -404,3 +404,18 @@ def test_opening_another_family_is_refused_and_a_colour_model_opens(qtbot, panel
     image = panel.state.current()
     assert image.translation.shape == (32, 32, 3) and image.readings is None
     assert panel.views.translation.caption() == ""  # no digit readings for a colour model
+
+
+def test_main_py_opens_the_panel_and_screenshots_a_translation(tmp_path, cyclegan_path):  # noqa: F811
+    import os
+    import subprocess
+    import sys
+
+    shot = tmp_path / "window.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "main.py", "--panel", "cyclegan", "--checkpoint", str(cyclegan_path),
+                          "--screenshot", str(shot)], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "first image on screen" in out.stdout
+    window = np.asarray(Image.open(shot).convert("L"))
+    assert window.shape[0] > 400 and window.shape[1] > 600 and window.std() > 20
