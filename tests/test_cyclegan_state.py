@@ -9,7 +9,7 @@ from studio.engine.requests import Target
 from studio.families.cyclegan.ops import (
     CycleResult, CycleTranslate, DigitReading, Fitting, FolderProgress, Readings, TranslatedImage,
 )
-from studio.families.cyclegan.state import CyclePanelState, FolderJob, domain_name
+from studio.families.cyclegan.state import CyclePanelState, FolderJob, domain_name, failure_line
 
 META = {"family": "cyclegan", "step": 1200,
         "config": {"domain_a": "handwritten", "domain_b": "printed", "digits": True, "channels": 1, "image_size": 32,
@@ -82,17 +82,28 @@ def test_words_for_the_picture_on_screen():
     assert state.reading_texts() == ("classifier reads 7 (99%)", "classifier reads 7 (90%)",
                                      "classifier reads 1 (60%)")
     assert "cycle L1 0.020 · translation L1 0.200" in state.metrics_text()
-    assert "came back closer" in state.metrics_text()
+    assert "came back much closer" in state.metrics_text() and "the cycle holds" in state.metrics_text()
     assert state.failures_text() == "2 translated, 1 could not be: c.txt: not an image file Pillow can read"
     assert state.item_label(0) == "a.png  7→7→1  cycle 0.020"
     state.select(1)
     assert "no cycle learnt" in state.metrics_text()
+    state.show(result(picture("a.png", cycle=0.15, translation=0.2)), CycleTranslate(TARGET, ("a.png",)))
+    assert "only a little closer" in state.cycle_verdict()
+    state.show(request=request, result=result(picture("a.png"), picture("b.png", cycle=0.3, translation=0.1),
+                                              failed=[("c.txt", "c.txt: not an image file Pillow can read")]))
+    state.select(1)
     state.select(5)  # out of range: unchanged
     assert state.current().name == "b.png"
     assert state.fitting_text() == "fitted: 90x45: digit framed"
     strip = state.strip()
     assert strip.shape == (32, 100) and (strip[:, 32:34] == 0).all() and (strip[:, 34:66] == 101).all()
     assert state.save_name("strip") == "b_AtoB_strip.png"
+
+
+def test_a_failure_is_named_once_whatever_the_reason_starts_with():
+    assert failure_line("c.txt", "/tmp/in/c.txt: not an image") == "c.txt: not an image"
+    assert failure_line("c.txt", "c.txt: empty file") == "c.txt: empty file"
+    assert failure_line("pasted image", "cannot write /x (denied)") == "pasted image: cannot write /x (denied)"
 
 
 def test_a_colour_model_has_no_readings():
@@ -119,6 +130,9 @@ def test_the_folder_job_rules_and_summaries(tmp_path):
     assert job.failures() == ["x.txt: not an image"]
     job.cancel()
     assert not job.running and job.summary() == "cancelled after 64 of 100: 63 written, 1 failed"
+    bad = str(tmp_path / "sub" / "y.txt")
+    job.update(FolderProgress(64, 100, (), ((bad, f"{bad}: not an image"),), 50.0, 1.3))
+    assert job.failures() == ["sub/y.txt: not an image"]  # inside the input folder: named from there
     job.start()
     job.update(FolderProgress(3, 3, ("a.png",), (("gone.png", "no such file or folder"),), 20.0, 0.1, True))
     assert not job.running and job.failures() == ["gone.png: no such file or folder"]

@@ -21,6 +21,7 @@ from studio.families.cyclegan.ops import (
 
 DIRECTIONS = ("AtoB", "BtoA")
 MAX_PICTURES = 64  # a bigger drop is a job for folder translation: it would stall the panel
+CLEARLY_CLOSER = 0.5  # a cycle "holds" when the round trip's error is under half the translation's change
 GAP = 2  # pixels between the pictures of a saved strip (as the renderer's strip)
 
 
@@ -32,6 +33,17 @@ def domain_name(value: Any, fallback: str) -> str:
     if "/" in text or "\\" in text:
         return Path(text).name or text
     return text
+
+
+def failure_line(name: str, reason: str) -> str:
+    """"NAME: why" for a picture that failed, whether the loader's reason starts with NAME, its full path, or neither."""
+    reason = " ".join(str(reason).split())
+    if reason.startswith(name):
+        return reason
+    head, sep, rest = reason.partition(": ")
+    if sep and Path(head).name == Path(name).name:
+        return f"{name}: {rest}"
+    return f"{name}: {reason}"
 
 
 @dataclass(frozen=True)
@@ -121,10 +133,16 @@ class FolderJob:
         return f"done: {self.written()} of {p.total} written to {self.output}{failed}{rate}"
 
     def failures(self) -> list[str]:
-        """One line per failed file: its name and why."""
+        """One line per failed file: its path inside the input folder, and why."""
         if self.progress is None:
             return []
-        return [reason if reason.startswith(name) else f"{name}: {reason}" for name, reason in self.progress.failed]
+        return [failure_line(self._relative(name), reason) for name, reason in self.progress.failed]
+
+    def _relative(self, path: str) -> str:
+        try:
+            return Path(path).relative_to(self.source).as_posix()
+        except ValueError:
+            return path
 
 
 @dataclass
@@ -258,11 +276,19 @@ class CyclePanelState:
         image = self.current()
         if image is None:
             return ""
-        verdict = ("the round trip came back closer to the input than the translation went"
-                   if image.cycle_l1 < image.translation_l1 else
-                   "the round trip is no closer to the input than the translation: no cycle learnt here")
         return (f"cycle L1 {image.cycle_l1:.3f} · translation L1 {image.translation_l1:.3f} "
-                f"(mean |difference| from the input, 0..1): {verdict}")
+                f"(mean |difference| from the input, 0..1): {self.cycle_verdict()}")
+
+    def cycle_verdict(self) -> str:
+        """Whether the round trip came back: clearly closer than the translation went, barely, or not."""
+        image = self.current()
+        if image is None:
+            return ""
+        if image.cycle_l1 < CLEARLY_CLOSER * image.translation_l1:
+            return "the round trip came back much closer to the input than the translation went: the cycle holds"
+        if image.cycle_l1 < image.translation_l1:
+            return "the round trip is only a little closer to the input than the translation: a weak cycle"
+        return "the round trip is no closer to the input than the translation: no cycle learnt here"
 
     def fitting_text(self) -> str:
         image = self.current()
@@ -272,7 +298,7 @@ class CyclePanelState:
         """One line about the pictures that did not translate ("" when all did)."""
         if self.result is None or not self.result.failed:
             return ""
-        first = self.result.failed[0][1]
+        first = failure_line(*self.result.failed[0])
         more = f" (and {len(self.result.failed) - 1} more)" if len(self.result.failed) > 1 else ""
         done = len(self.result.images)
         return f"{done} translated, {len(self.result.failed)} could not be: {first}{more}"

@@ -49,14 +49,11 @@ def explain(state: CyclePanelState) -> tuple[str, list[str]]:
     source, target = state.domains()
     there, back = state.generators()
     there_tex, back_tex = there.replace("_", "_{") + "}", back.replace("_", "_{") + "}"
-    closer = image.cycle_l1 < image.translation_l1
+    there_html, back_html = (g.replace("_", "<sub>") + "</sub>" for g in (there, back))
     lines.append(
-        f"For <b>{image.name}</b> ({source} → {target}): the round trip {back}({there}(x)) differs from x by "
-        f"<b>{image.cycle_l1:.3f}</b> on average (0..1 per pixel), the translation {there}(x) by "
-        f"<b>{image.translation_l1:.3f}</b>. "
-        + ("The round trip comes back closer than the translation went: the cycle holds."
-           if closer else "The round trip is not closer than the translation: this model has not learnt the cycle "
-                          "for this picture."))
+        f"For <b>{image.name}</b> ({source} → {target}): the round trip {back_html}({there_html}(x)) differs from x "
+        f"by <b>{image.cycle_l1:.3f}</b> on average (0..1 per pixel), the translation {there_html}(x) by "
+        f"<b>{image.translation_l1:.3f}</b>: {state.cycle_verdict()}.")
     if image.readings is not None:
         r = image.readings
         kept = r.translation.label == r.input.label

@@ -45,6 +45,8 @@ class FolderBox(QGroupBox):
         self.errors = QListWidget()
         self.errors.setToolTip("The files that could not be translated, and why")
         self.errors.setMinimumHeight(60)
+        self.errors.setWordWrap(True)
+        self.errors.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.errors.hide()
 
         grid = QGridLayout()

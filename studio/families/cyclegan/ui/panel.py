@@ -112,7 +112,7 @@ class CycleGanPanel(RenderPanel):
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(QLabel("Pictures of the last drop"))
         side_layout.addWidget(self.pictures, 1)
-        side_layout.addWidget(self.folder_box, 2)
+        side_layout.addWidget(self.folder_box)
         self.columns = QSplitter(Qt.Orientation.Horizontal)
         self.columns.setObjectName("columns")
         self.columns.addWidget(self.views)
@@ -436,8 +436,8 @@ class CycleGanPanel(RenderPanel):
         self.explain.set_equations(equations)
 
     def _painted(self, _frame: int) -> None:
-        if self.state.current() is not None:
-            self.mark_first_image()
-        if self._explain_stale:
+        if self._explain_stale:  # queued before the first-image signal: a screenshot shows these words
             self._explain_stale = False
             QTimer.singleShot(0, self, self._show_explain)
+        if self.state.current() is not None:
+            self.mark_first_image()

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QButtonGroup, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
-from studio.families.cyclegan.state import CyclePanelState
+from studio.families.cyclegan.state import CyclePanelState, failure_line
 from studio.ui import theme
 from studio.ui.widgets.image_view import ImageView
 
@@ -88,8 +88,9 @@ class DirectionToggle(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         # The chosen direction must read at a glance: filled with the accent colour, the other plain.
-        self.setStyleSheet(f"QPushButton:checked {{ background: {theme.ACCENT}; color: #000000; "
-                           f"border: 1px solid {theme.ACCENT}; padding: 3px 8px; }}")
+        self.setStyleSheet(f"QPushButton {{ padding: 3px 10px; }} "
+                           f"QPushButton:checked {{ background: {theme.ACCENT}; color: #000000; "
+                           f"border: 1px solid {theme.ACCENT}; }}")
         for direction, button in self.buttons.items():
             button.setCheckable(True)
             self.group.addButton(button)
@@ -120,6 +121,7 @@ class PictureList(QListWidget):
         self.setToolTip("Every picture of the last drop: choose one to show it. "
                         "Red lines could not be translated (the reason follows the name).")
         self.setWordWrap(True)  # long file names wrap instead of running out of the box
+        self.setMinimumHeight(90)  # five lines at least, however much the folder box below takes
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.currentRowChanged.connect(self._row_changed)
         self._rows: list[int | None] = []  # row -> picture index (None: a failed picture)
@@ -134,7 +136,7 @@ class PictureList(QListWidget):
                 self.addItem(state.item_label(i))
                 self._rows.append(i)
             for name, reason in result.failed:
-                item = QListWidgetItem(reason if reason.startswith(name) else f"{name}: {reason}")
+                item = QListWidgetItem(failure_line(name, reason))
                 item.setForeground(QColor(theme.ERROR))
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
                 self.addItem(item)
