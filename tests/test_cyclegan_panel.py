@@ -419,3 +419,36 @@ def test_main_py_opens_the_panel_and_screenshots_a_translation(tmp_path, cyclega
     assert "first image on screen" in out.stdout
     window = np.asarray(Image.open(shot).convert("L"))
     assert window.shape[0] > 400 and window.shape[1] > 600 and window.std() > 20
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(qtbot, panel, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    digit_png(source / "a.png")
+    blocker = tmp_path / "a file"
+    blocker.write_text("in the way")
+    panel.set_folder_source(str(source))
+    panel.set_folder_output(str(blocker / "out"))
+    with qtbot.waitSignal(panel.rendered, timeout=WAIT, check_params_cb=lambda r: r.channel == "cyclegan.folder"):
+        qtbot.mouseClick(panel.folder_box.translate_button, Qt.MouseButton.LeftButton)
+    assert "cannot create the output folder" in panel.status.text() and "\n" not in panel.status.text()
+    assert not panel.state.folder.running and panel.folder_box.translate_button.isEnabled()
+
+
+def test_a_folder_job_goes_on_when_another_checkpoint_is_opened(qtbot, panel, tmp_path, cyclegan_path):  # noqa: F811
+    import shutil
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for label in range(3):
+        digit_png(source / f"{label}.png", label)
+    other = tmp_path / "other.safetensors"
+    shutil.copy(cyclegan_path, other)
+    panel.set_folder_source(str(source))
+    panel.set_folder_output(str(tmp_path / "out"))
+    qtbot.mouseClick(panel.folder_box.translate_button, Qt.MouseButton.LeftButton)
+    panel.context.set_backend("torch", "cpu")  # the copy has no ONNX files beside it: no export in the background
+    panel.open_checkpoint(str(other))
+    assert panel.checkpoint == str(other)
+    qtbot.waitUntil(lambda: not panel.state.folder.running, timeout=60000)
+    assert panel.state.folder.progress.finished and len(list((tmp_path / "out").glob("*.png"))) == 3

@@ -383,12 +383,12 @@ class CycleGanPanel(RenderPanel):
 
     # --- results ---------------------------------------------------------------------
     def on_result(self, view: str, result: RenderResult) -> None:
-        if result.request.target.checkpoint != self.checkpoint:
-            return  # the model changed while this was rendering
         if view == "translate":
+            if result.request.target.checkpoint != self.checkpoint:
+                return  # the model changed while this was rendering
             self.state.show(result.payload, result.request)
             self._show_pictures()
-        elif view == "folder":
+        elif view == "folder":  # a folder job goes on with the model it started with
             job = self.state.folder
             job.update(result.payload)
             self.folder_box.show_job(job)
