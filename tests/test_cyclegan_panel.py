@@ -328,14 +328,17 @@ def test_folder_translation_writes_the_good_files_and_lists_the_bad(qtbot, panel
     (source / "zero.png").write_bytes(b"")
     output = tmp_path / "translated"
     choose_folders(panel, monkeypatch, qtbot, source, output)
+    panel.folder_box.save_cycle.setChecked(True)
     qtbot.mouseClick(panel.folder_box.translate_button, Qt.MouseButton.LeftButton)
     assert panel.state.folder.running and not panel.folder_box.translate_button.isEnabled()
     qtbot.waitUntil(lambda: not panel.state.folder.running, timeout=60000)
     written = sorted(p.relative_to(output).as_posix() for p in output.rglob("*.png"))
-    assert written == ["d0.png", "d1.png", "d2.png", "sub/d3.png"]
+    assert written == ["d0.cycle.png", "d0.png", "d1.cycle.png", "d1.png", "d2.cycle.png", "d2.png",
+                       "sub/d3.cycle.png", "sub/d3.png"]  # the box's "also write each round trip" ticked
     assert Image.open(output / "d0.png").size == (32, 32)
     errors = [panel.folder_box.errors.item(i).text() for i in range(panel.folder_box.errors.count())]
     assert len(errors) == 2 and panel.folder_box.errors.isVisible()
+    assert "notes.txt: not an image file Pillow can read" in errors  # named from the folder, once
     assert any("notes.txt" in e and "not an image" in e for e in errors)
     assert any("zero.png" in e and "empty file" in e for e in errors)
     assert panel.folder_box.progress.value() == panel.folder_box.progress.maximum() == 6
@@ -366,8 +369,8 @@ def test_cancel_stops_a_folder_translation(qtbot, panel, tmp_path, monkeypatch):
 def test_the_folder_job_says_what_is_missing(qtbot, panel, tmp_path):
     qtbot.mouseClick(panel.folder_box.translate_button, Qt.MouseButton.LeftButton)
     assert panel.status.text() == "Choose the folder to translate first."
-    panel.set_folder_source(str(tmp_path))
-    panel.set_folder_output(str(tmp_path))
+    panel.folder.set_source(str(tmp_path))
+    panel.folder.set_output(str(tmp_path))
     qtbot.mouseClick(panel.folder_box.translate_button, Qt.MouseButton.LeftButton)
     assert "must differ from the input folder" in panel.status.text() and not panel.state.folder.running
 
@@ -427,8 +430,8 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(qtbot, panel, tmp_path
     digit_png(source / "a.png")
     blocker = tmp_path / "a file"
     blocker.write_text("in the way")
-    panel.set_folder_source(str(source))
-    panel.set_folder_output(str(blocker / "out"))
+    panel.folder.set_source(str(source))
+    panel.folder.set_output(str(blocker / "out"))
     with qtbot.waitSignal(panel.rendered, timeout=WAIT, check_params_cb=lambda r: r.channel == "cyclegan.folder"):
         qtbot.mouseClick(panel.folder_box.translate_button, Qt.MouseButton.LeftButton)
     assert "cannot create the output folder" in panel.status.text() and "\n" not in panel.status.text()
@@ -444,8 +447,8 @@ def test_a_folder_job_goes_on_when_another_checkpoint_is_opened(qtbot, panel, tm
         digit_png(source / f"{label}.png", label)
     other = tmp_path / "other.safetensors"
     shutil.copy(cyclegan_path, other)
-    panel.set_folder_source(str(source))
-    panel.set_folder_output(str(tmp_path / "out"))
+    panel.folder.set_source(str(source))
+    panel.folder.set_output(str(tmp_path / "out"))
     qtbot.mouseClick(panel.folder_box.translate_button, Qt.MouseButton.LeftButton)
     panel.context.set_backend("torch", "cpu")  # the copy has no ONNX files beside it: no export in the background
     panel.open_checkpoint(str(other))

@@ -1,5 +1,6 @@
 """What a drop or a paste carries, beyond what every panel reads (studio.ui.panel): folders, raw
 image bytes, a path or file URL given as text, and web addresses the app will not fetch.
+``PictureDrops`` is the CycleGAN panel's side of it.
 
 File managers give ``text/uri-list`` with ``file://`` URLs (one or many); browsers give the
 picture as image data (``image/png`` ..., which Qt may or may not offer as a QImage), often
@@ -61,3 +62,57 @@ def web_addresses(mime) -> list[str]:
 
 def short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class PictureDrops:
+    """Drops and pastes for a panel (mixed in before RenderPanel): pictures go to ``images_dropped``,
+    a folder to ``self.folder`` (the folder translation), anything else gets a one-line message."""
+
+    _unnamed = "dropped image"  # what picture data without a file is called
+
+    def paste(self) -> None:
+        self._unnamed = "pasted image"
+        try:
+            super().paste()
+        finally:
+            self._unnamed = "dropped image"
+
+    def dragEnterEvent(self, event) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage() or mime.hasText() or raw_image_bytes(mime) is not None:
+            event.acceptProposedAction()
+
+    def _take_mime(self, mime, how: str) -> bool:
+        """Folders, text paths, raw picture bytes and web addresses, beyond what every panel reads."""
+        if mime is None:
+            return False
+        paths = local_paths(mime)
+        folders, files = split_folders(paths)
+        if folders:
+            self.offer_folder(folders[0], len(folders) - 1)
+            if files:
+                self.images_dropped(files)
+            return True
+        if paths and not mime.hasUrls():  # a path or file URL given as text
+            self.images_dropped(paths)
+            return True
+        if super()._take_mime(mime, how):
+            return True
+        data = raw_image_bytes(mime)
+        if data is not None:
+            self.images_dropped([data])
+            return True
+        web = web_addresses(mime)
+        if web:
+            self.on_error(how, f"{short(web[0])}: a web address; save the picture, then drop the file "
+                               "(the app downloads nothing)")
+            return True
+        return False
+
+    def offer_folder(self, folder: str, others: int = 0) -> None:
+        """A dropped folder becomes the folder to translate (its files are not all shown at once)."""
+        self.folder.set_source(folder)
+        more = f" ({others} more folder{'s' if others > 1 else ''} ignored)" if others else ""
+        self.show_info(f"{Path(folder).name}: a folder, set as the folder to translate{more}; "
+                       "check the output folder and press Translate folder")
+

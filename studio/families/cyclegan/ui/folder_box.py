@@ -1,10 +1,13 @@
 """Translate a whole folder: input and output folders, a progress bar, cancel, and the files that failed.
 
-The box shows a ``FolderJob`` (studio.families.cyclegan.state); the panel starts and
-cancels the job on the renderer, which translates batch by batch and reports each.
+``FolderBox`` shows a ``FolderJob`` (studio.families.cyclegan.state); ``FolderTranslation``
+starts and cancels the job on the panel's renderer, which translates batch by batch and
+reports each batch.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
@@ -12,6 +15,7 @@ from PySide6.QtWidgets import (
     QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton, QVBoxLayout,
 )
 
+from studio.families.cyclegan.ops import FolderProgress
 from studio.families.cyclegan.state import FolderJob
 from studio.ui import theme
 
@@ -98,3 +102,82 @@ class FolderBox(QGroupBox):
             self.errors.addItem(line)
             self.errors.item(self.errors.count() - 1).setForeground(QColor(theme.ERROR))
         self.errors.setVisible(bool(failures))
+
+
+class FolderTranslation:
+    """The panel's folder job: the box's buttons, the state's ``FolderJob`` and the renderer's stream.
+
+    The job runs on the panel's "folder" channel, batch by batch; cancelling drops the channel,
+    so nothing of the job arrives after ``cancel`` returns. It goes on with the model it started
+    with, whatever the panel opens meanwhile.
+    """
+
+    def __init__(self, panel, box: FolderBox):
+        self.panel, self.box = panel, box
+        box.chooseSource.connect(self.choose_source)
+        box.chooseOutput.connect(self.choose_output)
+        box.start.connect(self.start)
+        box.cancel.connect(self.cancel)
+
+    @property
+    def job(self) -> FolderJob:
+        return self.panel.state.folder
+
+    def choose_source(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path = QFileDialog.getExistingDirectory(self.panel, "Folder to translate", self.job.source)
+        if path:
+            self.set_source(path)
+
+    def choose_output(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path = QFileDialog.getExistingDirectory(self.panel, "Where the translations go", self.job.output)
+        if path:
+            self.set_output(path)
+
+    def set_source(self, path: str) -> None:
+        self.job.source = str(path)
+        if not self.job.output:  # a starting point beside it; the user may choose another
+            self.job.output = str(Path(path).parent / f"{Path(path).name}_{self.panel.state.direction}")
+        self.box.show_job(self.job)
+
+    def set_output(self, path: str) -> None:
+        self.job.output = str(path)
+        self.box.show_job(self.job)
+
+    def start(self) -> None:
+        self.job.save_reconstruction = self.box.save_cycle.isChecked()
+        problem = self.job.problem() if self.panel.checkpoint else "Open a CycleGAN checkpoint first."
+        if problem:
+            self.panel.on_error("folder", problem)
+            return
+        self.job.start()
+        self.panel.submit("folder", self.panel.state.folder_request(self.panel.target()))
+        self.box.show_job(self.job)
+        self.panel.show_info(f"translating {self.job.source} ({self.panel.state.direction_label()}) "
+                             f"into {self.job.output}…")
+
+    def cancel(self) -> None:
+        if not self.job.running:
+            return
+        self.panel.cancel("folder")
+        self.job.cancel()
+        self.box.show_job(self.job)
+        self.panel.show_info(f"folder translation {self.job.summary()}")
+
+    def progressed(self, progress: FolderProgress) -> None:
+        self.job.update(progress)
+        self.box.show_job(self.job)
+        if progress.finished:
+            text = f"folder translation {self.job.summary()}"
+            if progress.failed:
+                self.panel.show_error(text + " (listed in the folder box)")
+            else:
+                self.panel.show_info(text)
+
+    def failed(self) -> None:
+        if self.job.running:
+            self.job.fail()
+            self.box.show_job(self.job)

@@ -11,9 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from studio.core.checkpoint import CheckpointError
 from studio.data.images import save_png
@@ -21,20 +19,19 @@ from studio.engine.renderer import RenderResult
 from studio.families.cyclegan import ops
 from studio.families.cyclegan.state import MAX_PICTURES, CyclePanelState
 from studio.families.cyclegan.ui import drops, samples
+from studio.families.cyclegan.ui.controls import ControlsRow
 from studio.families.cyclegan.ui.explain import explain
-from studio.families.cyclegan.ui.folder_box import FolderBox
-from studio.families.cyclegan.ui.views import DirectionToggle, PictureList, TripletViews
+from studio.families.cyclegan.ui.folder_box import FolderBox, FolderTranslation
+from studio.families.cyclegan.ui.views import PictureList, TripletViews
 from studio.ui.panel import RenderPanel
 from studio.ui.widgets.checkpoint_picker import CheckpointPicker
 
 NO_CHECKPOINT = "No CycleGAN checkpoint: File > Open checkpoint (or train one in the Training panel)."
 DROP_HERE = "Drop pictures here (files, a folder, an image from a browser) or paste one (Ctrl+V)"
-FITS = {"pad": "pad (keep the aspect)", "crop": "crop (fill the square)", "stretch": "stretch",
-        "tile": "tile (whole picture)"}
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.gif *.tif *.tiff);;All files (*)"
 
 
-class CycleGanPanel(RenderPanel):
+class CycleGanPanel(drops.PictureDrops, RenderPanel):
     name = "cyclegan"
     title = "CycleGAN"
     families = ("cyclegan",)
@@ -45,7 +42,6 @@ class CycleGanPanel(RenderPanel):
         ops.register(self.bridge, self.bridge.pool)
         self.state = CyclePanelState()
         self._samples_taken = {domain: 0 for domain in samples.DIGIT_DOMAINS}
-        self._unnamed = "dropped image"
         self._explain_stale = False
         self._build()
         self.open_initial_checkpoint(self.picker)
@@ -61,41 +57,17 @@ class CycleGanPanel(RenderPanel):
         top.addWidget(self.picker)
         top.addWidget(self.info, 1)
 
-        self.toggle = DirectionToggle()
+        self.controls = ControlsRow()
+        c = self.controls
+        self.toggle, self.fit, self.overlap = c.toggle, c.fit, c.overlap
+        self.sample_button, self.open_button = c.sample_button, c.open_button
+        self.save_button, self.save_strip_button = c.save_button, c.save_strip_button
         self.toggle.changed.connect(self.set_direction)
-        self.fit = QComboBox()
-        for key, text in FITS.items():
-            self.fit.addItem(text, key)
-        self.fit.setToolTip("How a picture meets the model's square input. A digit model frames every digit as "
-                            "MNIST does (ink scaled into 20x20, centred) unless it tiles; tile translates the whole "
-                            "picture in model-sized pieces, blended where they overlap.")
-        self.fit.currentIndexChanged.connect(lambda _: self.set_fit(self.fit.currentData()))
-        self.overlap = QSpinBox()
-        self.overlap.setRange(0, 24)
-        self.overlap.setValue(self.state.overlap)
-        self.overlap.setSuffix(" px overlap")
-        self.overlap.setToolTip("How far neighbouring tiles overlap (tile only)")
-        self.overlap.setEnabled(False)
-        self.overlap.valueChanged.connect(self._overlap_changed)
-        self.sample_button = QPushButton("Sample digit")
-        self.sample_button.setToolTip("Translate a held-out digit of the input domain (one the model never saw)")
-        self.sample_button.clicked.connect(self.sample_digit)
-        self.open_button = QPushButton("Open pictures…")
-        self.open_button.clicked.connect(self.choose_pictures)
-        self.save_button = QPushButton("Save translation…")
-        self.save_button.clicked.connect(lambda: self.save_dialog("translation"))
-        self.save_strip_button = QPushButton("Save strip…")
-        self.save_strip_button.setToolTip("input | translation | round trip, as one PNG")
-        self.save_strip_button.clicked.connect(lambda: self.save_dialog("strip"))
-        controls = QHBoxLayout()
-        for widget in (QLabel("Direction"), self.toggle, QLabel("Fit"), self.fit, self.overlap):
-            controls.addWidget(widget)
-        controls.addSpacing(12)
-        for widget in (self.sample_button, self.open_button):
-            controls.addWidget(widget)
-        controls.addStretch(1)
-        controls.addWidget(self.save_button)
-        controls.addWidget(self.save_strip_button)
+        c.fitChanged.connect(self.set_fit)
+        c.overlapChanged.connect(self._overlap_changed)
+        c.sampleRequested.connect(self.sample_digit)
+        c.openRequested.connect(self.choose_pictures)
+        c.saveRequested.connect(self.save_dialog)
 
         self.views = TripletViews()
         self.views.clear(DROP_HERE)
@@ -103,10 +75,7 @@ class CycleGanPanel(RenderPanel):
         self.pictures = PictureList()
         self.pictures.picked.connect(self.select_picture)
         self.folder_box = FolderBox()
-        self.folder_box.chooseSource.connect(self.choose_folder_source)
-        self.folder_box.chooseOutput.connect(self.choose_folder_output)
-        self.folder_box.start.connect(self.start_folder)
-        self.folder_box.cancel.connect(self.cancel_folder)
+        self.folder = FolderTranslation(self, self.folder_box)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
@@ -123,7 +92,7 @@ class CycleGanPanel(RenderPanel):
         outer = QVBoxLayout(self.body)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(top)
-        outer.addLayout(controls)
+        outer.addWidget(self.controls)
         outer.addWidget(self.columns, 1)
         self.explain.set_title("Explain: cycle consistency (F1 folds this)")
         self._show_explain()
@@ -136,8 +105,8 @@ class CycleGanPanel(RenderPanel):
                  ("&Open pictures…", "Ctrl+Shift+O", self.choose_pictures),
                  ("&Save translation…", "Ctrl+S", lambda: self.save_dialog("translation")),
                  ("Save s&trip…", "Ctrl+Shift+S", lambda: self.save_dialog("strip")),
-                 ("Translate a &folder…", "Ctrl+Shift+F", self.choose_folder_source),
-                 ("&Cancel folder translation", "Esc", self.cancel_folder))
+                 ("Translate a &folder…", "Ctrl+Shift+F", self.folder.choose_source),
+                 ("&Cancel folder translation", "Esc", self.folder.cancel))
         actions = []
         for text, keys, slot in items:
             action = QAction(text, self)
@@ -147,12 +116,9 @@ class CycleGanPanel(RenderPanel):
         return actions
 
     def _enable(self) -> None:
-        has_model, has_picture = self.checkpoint is not None, self.state.current() is not None
-        for widget in (self.toggle, self.fit, self.open_button):
-            widget.setEnabled(has_model)
-        self.sample_button.setEnabled(has_model and samples.available(self.state.domains()[0]))
-        self.save_button.setEnabled(has_picture)
-        self.save_strip_button.setEnabled(has_picture)
+        has_model = self.checkpoint is not None
+        self.controls.enable(has_model, has_model and samples.available(self.state.domains()[0]),
+                             self.state.current() is not None)
 
     # --- checkpoints ---------------------------------------------------------------
     def open_initial_checkpoint(self, picker) -> None:
@@ -250,7 +216,6 @@ class CycleGanPanel(RenderPanel):
             self.translate()
 
     def set_fit(self, fit: str) -> None:
-        self.overlap.setEnabled(fit == "tile")
         if self.state.set_fit(fit):
             self.translate()
 
@@ -263,58 +228,12 @@ class CycleGanPanel(RenderPanel):
         self.state.select(index)
         self._show_pictures()
 
-    # --- drops and pastes ----------------------------------------------------------
-    def paste(self) -> None:
-        self._unnamed = "pasted image"
-        try:
-            super().paste()
-        finally:
-            self._unnamed = "dropped image"
-
-    def dragEnterEvent(self, event) -> None:
-        mime = event.mimeData()
-        if mime.hasUrls() or mime.hasImage() or mime.hasText() or drops.raw_image_bytes(mime) is not None:
-            event.acceptProposedAction()
-
-    def _take_mime(self, mime, how: str) -> bool:
-        """Folders, text paths, raw picture bytes and web addresses, beyond what every panel reads."""
-        if mime is None:
-            return False
-        paths = drops.local_paths(mime)
-        folders, files = drops.split_folders(paths)
-        if folders:
-            self.offer_folder(folders[0], len(folders) - 1)
-            if files:
-                self.images_dropped(files)
-            return True
-        if paths and not mime.hasUrls():  # a path or file URL given as text
-            self.images_dropped(paths)
-            return True
-        if super()._take_mime(mime, how):
-            return True
-        data = drops.raw_image_bytes(mime)
-        if data is not None:
-            self.images_dropped([data])
-            return True
-        web = drops.web_addresses(mime)
-        if web:
-            self.on_error(how, f"{drops.short(web[0])}: a web address; save the picture, then drop the file "
-                               "(the app downloads nothing)")
-            return True
-        return False
-
+    # --- pictures from a dialog (drops and pastes: drops.PictureDrops) ------------------------
     def choose_pictures(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Pictures to translate", "", IMAGE_FILTER)
         if paths:
             self._unnamed = "dropped image"
             self.images_dropped(paths)
-
-    def offer_folder(self, folder: str, others: int = 0) -> None:
-        """A dropped folder becomes the folder to translate (its files are not all shown at once)."""
-        self.set_folder_source(folder)
-        more = f" ({others} more folder{'s' if others > 1 else ''} ignored)" if others else ""
-        self.show_info(f"{Path(folder).name}: a folder, set as the folder to translate{more}; "
-                       "check the output folder and press Translate folder")
 
     # --- saving ----------------------------------------------------------------------
     def save_dialog(self, what: str) -> None:
@@ -340,47 +259,6 @@ class CycleGanPanel(RenderPanel):
         self.show_info(f"saved {written}")
         return written
 
-    # --- folders ---------------------------------------------------------------------
-    def choose_folder_source(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder to translate", self.state.folder.source)
-        if path:
-            self.set_folder_source(path)
-
-    def choose_folder_output(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Where the translations go", self.state.folder.output)
-        if path:
-            self.set_folder_output(path)
-
-    def set_folder_source(self, path: str) -> None:
-        job = self.state.folder
-        job.source = str(path)
-        if not job.output:  # a starting point beside it; the user may choose another
-            job.output = str(Path(path).parent / f"{Path(path).name}_{self.state.direction}")
-        self.folder_box.show_job(job)
-
-    def set_folder_output(self, path: str) -> None:
-        self.state.folder.output = str(path)
-        self.folder_box.show_job(self.state.folder)
-
-    def start_folder(self) -> None:
-        job = self.state.folder
-        problem = NO_CHECKPOINT if not self.checkpoint else job.problem()
-        if problem:
-            self.on_error("folder", problem)
-            return
-        job.start()
-        self.submit("folder", self.state.folder_request(self.target()))
-        self.folder_box.show_job(job)
-        self.show_info(f"translating {job.source} ({self.state.direction_label()}) into {job.output}…")
-
-    def cancel_folder(self) -> None:
-        if not self.state.folder.running:
-            return
-        self.cancel("folder")  # nothing of it arrives after this
-        self.state.folder.cancel()
-        self.folder_box.show_job(self.state.folder)
-        self.show_info(f"folder translation {self.state.folder.summary()}")
-
     # --- results ---------------------------------------------------------------------
     def on_result(self, view: str, result: RenderResult) -> None:
         if view == "translate":
@@ -389,9 +267,7 @@ class CycleGanPanel(RenderPanel):
             self.state.show(result.payload, result.request)
             self._show_pictures()
         elif view == "folder":  # a folder job goes on with the model it started with
-            job = self.state.folder
-            job.update(result.payload)
-            self.folder_box.show_job(job)
+            self.folder.progressed(result.payload)
 
     def show_render_status(self, view: str, result: RenderResult) -> None:
         if view == "translate":
@@ -404,21 +280,13 @@ class CycleGanPanel(RenderPanel):
                 self.show_error(f"{failures} · {ran}")
             else:
                 self.show_info(ran)
-        elif view == "folder" and result.final:
-            job = self.state.folder
-            text = f"folder translation {job.summary()}"
-            if job.progress.failed:
-                self.show_error(text + " (listed in the folder box)")
-            else:
-                self.show_info(text)
 
     def on_error(self, view: str, message: str) -> None:
         lines = message.strip().splitlines() or ["failed"]
         if view == "translate":
             self.state.refused()
-        elif view == "folder" and self.state.folder.running:
-            self.state.folder.fail()
-            self.folder_box.show_job(self.state.folder)
+        elif view == "folder":
+            self.folder.failed()
         self.show_error(lines[0])  # one line; a bug's traceback stays in the tooltip
         self.status.setToolTip(message if len(lines) > 1 else "")
 

@@ -1,9 +1,7 @@
-"""The CycleGAN panel's pictures and its direction switch.
+"""The CycleGAN panel's pictures.
 
 ``TripletViews``: the input, its translation and the round trip side by side, each titled,
-with the digit classifier's reading under it. ``DirectionToggle``: two buttons labelled with
-the domains ("handwritten → printed" / "printed → handwritten"), one checked.
-``PictureList``: every picture of the last drop, the one on screen selected; the pictures
+with the digit classifier's reading under it. ``PictureList``: every picture of the last drop, the one on screen selected; the pictures
 that could not be translated are listed too, in the error colour, with the reason.
 """
 
@@ -11,9 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (
-    QButtonGroup, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from studio.families.cyclegan.state import CyclePanelState, failure_line
 from studio.ui import theme
@@ -72,43 +68,6 @@ class TripletViews(QWidget):
             view.set_caption("")
         self.metrics.setText("")
         self.fitting.setText("")
-
-
-class DirectionToggle(QWidget):
-    """A → B or B → A, each button named by its domains."""
-
-    changed = Signal(str)  # "AtoB" or "BtoA", on a click
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.buttons = {d: QPushButton(d) for d in ("AtoB", "BtoA")}
-        self.group = QButtonGroup(self)
-        self.group.setExclusive(True)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(0)
-        # The chosen direction must read at a glance: filled with the accent colour, the other plain.
-        self.setStyleSheet(f"QPushButton {{ padding: 3px 10px; }} "
-                           f"QPushButton:checked {{ background: {theme.ACCENT}; color: #000000; "
-                           f"border: 1px solid {theme.ACCENT}; }}")
-        for direction, button in self.buttons.items():
-            button.setCheckable(True)
-            self.group.addButton(button)
-            row.addWidget(button)
-            button.clicked.connect(lambda _=False, d=direction: self.changed.emit(d))
-        self.buttons["AtoB"].setChecked(True)
-
-    def set_labels(self, a_to_b: str, b_to_a: str) -> None:
-        self.buttons["AtoB"].setText(a_to_b)
-        self.buttons["BtoA"].setText(b_to_a)
-        self.buttons["AtoB"].setToolTip(f"Translate {a_to_b} with G_AB; the round trip goes back with G_BA")
-        self.buttons["BtoA"].setToolTip(f"Translate {b_to_a} with G_BA; the round trip goes back with G_AB")
-
-    def direction(self) -> str:
-        return "AtoB" if self.buttons["AtoB"].isChecked() else "BtoA"
-
-    def set_direction(self, direction: str) -> None:
-        self.buttons[direction].setChecked(True)
 
 
 class PictureList(QListWidget):
