@@ -455,3 +455,11 @@ def test_a_folder_job_goes_on_when_another_checkpoint_is_opened(qtbot, panel, tm
     assert panel.checkpoint == str(other)
     qtbot.waitUntil(lambda: not panel.state.folder.running, timeout=60000)
     assert panel.state.folder.progress.finished and len(list((tmp_path / "out").glob("*.png"))) == 3
+
+
+def test_the_drop_to_result_measurement_drops_real_files_and_reports(qapp, cyclegan_path):  # noqa: F811
+    from studio.families.cyclegan.ui.measure import drop_to_result_ms
+
+    figures = drop_to_result_ms(str(cyclegan_path), drops=3)  # the figure itself is the benchmark's business
+    assert figures["drop_to_result_drops"] == 3
+    assert 0 < figures["drop_to_result_ms"] <= figures["drop_to_result_ms_p95"]
