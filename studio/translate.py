@@ -47,8 +47,9 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _checked_checkpoint(path: str) -> dict:
-    """The checkpoint's config; CheckpointError (one line) unless it is a usable CycleGAN checkpoint."""
+def _checked_checkpoint(path: str):
+    """What the panel reads of the checkpoint (ModelFacts); CheckpointError (one line) unless it is a
+    usable CycleGAN checkpoint."""
     from studio.core.checkpoint import CheckpointError, check_fits_model, newest_checkpoint, read_checkpoint_file
 
     p = Path(path)
@@ -61,7 +62,9 @@ def _checked_checkpoint(path: str) -> dict:
     if ckpt.family != "cyclegan":
         raise CheckpointError(f"{p}: a '{ckpt.family}' checkpoint, not a CycleGAN model")
     check_fits_model(ckpt, digest)
-    return dict(ckpt.config)
+    from studio.families.cyclegan.state import ModelFacts
+
+    return ModelFacts.from_metadata(str(p), ckpt.metadata())
 
 
 def _line(name: str, reason: str) -> str:
@@ -86,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     from studio.engine.backends import BackendError
 
     try:
-        config = _checked_checkpoint(args.checkpoint)
+        model = _checked_checkpoint(args.checkpoint)
     except CheckpointError as exc:
         return _fail(str(exc))
-    size = int(config.get("image_size", 32))
+    size = model.image_size
     if args.tile and not 0 <= args.overlap < size:
         parser.error(f"--overlap must be in [0, {size}) pixels for this {size}x{size} model")
 
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from studio.engine.runtime import RuntimePool
     from studio.families.cyclegan.ops import translate_folder
 
-    a, b = str(config.get("domain_a") or "A"), str(config.get("domain_b") or "B")
+    a, b = model.domain_a, model.domain_b
     label = f"{a} -> {b}" if args.direction == "AtoB" else f"{b} -> {a}"
     target = Target(str(args.checkpoint), args.backend, args.device)
     last, reported = None, 0
