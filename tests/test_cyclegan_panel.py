@@ -463,3 +463,21 @@ def test_the_drop_to_result_measurement_drops_real_files_and_reports(qapp, cycle
     figures = drop_to_result_ms(str(cyclegan_path), drops=3)  # the figure itself is the benchmark's business
     assert figures["drop_to_result_drops"] == 3
     assert 0 < figures["drop_to_result_ms"] <= figures["drop_to_result_ms_p95"]
+
+
+def test_a_checkpoint_the_picker_did_not_list_opens_once(qtbot, cyclegan_path, monkeypatch):  # noqa: F811
+    import studio.ui.widgets.checkpoint_picker as picker
+
+    monkeypatch.setattr(picker, "shipped", lambda family: [])  # an empty picker: the new item becomes current
+    opened = []
+    original = CycleGanPanel.open_checkpoint
+    monkeypatch.setattr(CycleGanPanel, "open_checkpoint", lambda self, path: (opened.append(path), original(self, path)))
+    ctx = AppContext("onnx", "cpu")
+    ctx.checkpoints["cyclegan"] = str(cyclegan_path)
+    p = CycleGanPanel(ctx)
+    qtbot.addWidget(p)
+    try:
+        assert opened == [str(cyclegan_path)]  # not again through the picker's "chosen"
+        assert p.picker.currentData() == str(cyclegan_path)
+    finally:
+        ctx.bridge.shutdown()
