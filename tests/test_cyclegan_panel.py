@@ -481,3 +481,18 @@ def test_a_checkpoint_the_picker_did_not_list_opens_once(qtbot, cyclegan_path, m
         assert p.picker.currentData() == str(cyclegan_path)
     finally:
         ctx.bridge.shutdown()
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_says_so_in_the_views(qtbot, panel, tmp_path):
+    from cyclegan_fixtures import make_cyclegan_checkpoint
+    from studio.core.checkpoint import load_checkpoint, save_checkpoint
+
+    broken = load_checkpoint(make_cyclegan_checkpoint(tmp_path / "src.safetensors"))
+    broken.weights.pop(next(iter(broken.weights)))  # one tensor missing: it reads, but builds no model
+    path = save_checkpoint(broken, tmp_path / "broken.safetensors")
+    with translated(qtbot, panel) as got:
+        panel.open_checkpoint(str(path))
+    assert got.args[0].error is not None
+    message = panel.status.text()
+    assert "broken.safetensors" in message and "\n" not in message
+    assert panel.views.translation.placeholder() == message and panel.views.translation.image() is None

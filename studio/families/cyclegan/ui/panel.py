@@ -285,6 +285,8 @@ class CycleGanPanel(drops.PictureDrops, RenderPanel):
         lines = message.strip().splitlines() or ["failed"]
         if view == "translate":
             self.state.refused()
+            if self.state.current() is None:  # nothing translated to keep showing: say why there too
+                self.views.clear(lines[0])
         elif view == "folder":
             self.folder.failed()
         self.show_error(lines[0])  # one line; a bug's traceback stays in the tooltip
