@@ -496,3 +496,18 @@ def test_a_checkpoint_whose_weights_do_not_fit_says_so_in_the_views(qtbot, panel
     message = panel.status.text()
     assert "broken.safetensors" in message and "\n" not in message
     assert panel.views.translation.placeholder() == message and panel.views.translation.image() is None
+
+
+def test_hostile_checkpoints_are_one_line_and_leave_the_panel_working(qtbot, panel, tmp_path):
+    from hostile_files import hostile_checkpoints
+
+    marker = tmp_path / "marker"
+    shown = panel.state.current()
+    for name, data in hostile_checkpoints(marker):
+        path = tmp_path / name
+        path.write_bytes(data)
+        panel.open_checkpoint(str(path))
+        text = panel.status.text()
+        assert name in text and "\n" not in text and theme.ERROR in panel.status.styleSheet(), (name, text)
+    assert not marker.exists()
+    assert panel.state.current() is shown and panel.views.translation.image() is shown.translation

@@ -91,3 +91,18 @@ def test_usage_errors_exit_2(tmp_path, cyclegan_path):  # noqa: F811
     overlap = translate("--checkpoint", cyclegan_path, "--tile", "--overlap", "40", tmp_path, "-o", tmp_path / "o",
                         timeout=60)
     assert overlap.returncode == 2 and "--overlap must be in [0, 32)" in overlap.stderr
+
+
+def test_every_hostile_checkpoint_is_one_line_and_exit_2_and_runs_nothing(tmp_path, capsys):
+    from hostile_files import hostile_checkpoints
+    from studio.translate import main
+
+    marker = tmp_path / "marker"
+    picture = digit(tmp_path / "d.png")
+    for name, data in hostile_checkpoints(marker):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert main(["--checkpoint", str(path), str(picture), "-o", str(tmp_path / "out")]) == 2, name
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and name in err and "Traceback" not in err, (name, err)
+    assert not marker.exists() and not (tmp_path / "out").exists()
