@@ -137,6 +137,22 @@ def main(out_dir: str) -> int:
     settle()
     shot("diffusion")
 
+    # CycleGAN: a held-out handwritten digit translated to printed and back, then the other way.
+    from studio.engine.catalog import shipped
+
+    if shipped("cyclegan"):
+        go_to("cyclegan")
+        cycle = window.panels["cyclegan"]
+        wait(cycle.has_first_image, 60, "the CycleGAN panel's first translation")
+        wait(lambda: cycle.explain.drawn_equations() == cycle.explain.equations(), 60, "the Explain formulas")
+        settle()
+        shot("cyclegan")
+        QTest.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)  # swap direction
+        wait(lambda: cycle.state.result is not None and cycle.state.result.direction == "BtoA", 30,
+             "the printed -> handwritten translation")
+        settle()
+        shot("cyclegan_back")
+
     go_to("training")
     training = window.panels["training"]
     wait(training.has_first_image, 30, "the training panel")

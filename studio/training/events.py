@@ -38,6 +38,14 @@ class Preview:
 
 
 @dataclass
+class TripletPreview(Preview):
+    """A translation model's preview: for each direction ("AtoB", "BtoA") the real pictures, their
+    translations and their round trips, each uint8 (N, H, W) or (N, H, W, 3); ``image`` shows all."""
+
+    triplets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
 class Metrics:
     """Quality figures measured when a checkpoint was written (also stored in it)."""
 

@@ -261,7 +261,7 @@ class Trainer:
             yield Progress(self.step, until, self.epoch, losses,
                            rate * self.streams[MAIN].batch_size * self.context.world_size, eta, lrs)
             if main and self.options.preview_every and self.step % self.options.preview_every == 0:
-                yield Preview(self.step, self.render_preview())
+                yield self.preview_event()
             if main and self.options.checkpoint_every and self.step % self.options.checkpoint_every == 0:
                 yield from self.checkpoint_events()
         if not main:
@@ -276,6 +276,10 @@ class Trainer:
         yield CheckpointWritten(self.step, str(path))
         if self._last_metrics:
             yield Metrics(self.step, self._last_metrics)
+
+    def preview_event(self) -> Preview:
+        """This step's Preview (a family may send a richer subclass, such as TripletPreview)."""
+        return Preview(self.step, self.render_preview())
 
     def render_preview(self) -> np.ndarray:
         self.train_mode(False)

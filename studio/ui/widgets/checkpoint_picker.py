@@ -35,11 +35,13 @@ class CheckpointPicker(QComboBox):
         if meta["family"] != self.family:
             raise CheckpointError(f"{path}: a '{meta['family']}' checkpoint, not a '{self.family}' model")
         resolved = str(Path(path))
+        # Programmatic choice, not a user gesture: silent from here, since adding the first item
+        # to an empty box makes it current too, which would announce it as chosen.
+        self.blockSignals(True)
         index = self.findData(resolved)
         if index < 0:
             self.addItem(Path(path).stem, resolved)
             index = self.count() - 1
-        self.blockSignals(True)  # programmatic choice: not a user gesture
         self.setCurrentIndex(index)
         self.blockSignals(False)
         return meta

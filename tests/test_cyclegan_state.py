@@ -1,0 +1,146 @@
+"""The CycleGAN panel's state, without Qt: names, requests, what a failed drop keeps, the folder job's rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from studio.engine.requests import Target
+from studio.families.cyclegan.ops import (
+    CycleResult, CycleTranslate, DigitReading, Fitting, FolderProgress, Readings, TranslatedImage,
+)
+from studio.families.cyclegan.state import CyclePanelState, FolderJob, ModelFacts, domain_name, failure_line
+
+META = {"family": "cyclegan", "step": 1200,
+        "config": {"domain_a": "handwritten", "domain_b": "printed", "digits": True, "channels": 1, "image_size": 32,
+                   "cycle_weight": 10, "identity_weight": 5, "semantic_weight": 1}}
+TARGET = Target("model.safetensors", "onnx", "cpu")
+
+
+def picture(name: str, cycle: float = 0.02, translation: float = 0.2, readings=True) -> TranslatedImage:
+    grey = np.full((32, 32), 100, np.uint8)
+    r = Readings(DigitReading(7, 0.99), DigitReading(7, 0.9), DigitReading(1, 0.6)) if readings else None
+    return TranslatedImage(name, grey, grey + 1, grey + 2, cycle, translation, r,
+                           Fitting((90, 45), (32, 32), "digit", "90x45: digit framed"))
+
+
+def result(*images, failed=()) -> CycleResult:
+    return CycleResult("AtoB", tuple(images), tuple(failed), 3.0, 1.0, "onnx")
+
+
+def opened() -> CyclePanelState:
+    state = CyclePanelState()
+    state.open("model.safetensors", META)
+    return state
+
+
+def test_domains_name_the_toggle_titles_and_generators():
+    state = opened()
+    assert state.direction_label("AtoB") == "handwritten → printed"
+    assert state.direction_label("BtoA") == "printed → handwritten"
+    state.set_direction("BtoA")
+    assert state.view_titles() == ("input: printed", "translation: handwritten  (G_BA)",
+                                   "round trip: printed again  (G_AB)")
+    assert "semantic loss 1" in state.model.describe() and "step 1200" in state.model.describe()
+    with pytest.raises(ValueError, match="sideways"):
+        state.set_direction("sideways")
+    with pytest.raises(ValueError, match="unknown fit 'zoom'"):
+        state.set_fit("zoom")
+    assert domain_name("/data/horses/", "A") == "horses" and domain_name("", "B") == "B"
+
+
+def test_domain_a_left_to_the_runs_dataset_is_named_from_it():
+    def facts(dataset, digits=True, **metrics):
+        config = {**META["config"], "domain_a": "", "digits": digits}
+        return ModelFacts.from_metadata("m", {**META, "config": config, "dataset": dataset, "metrics": metrics})
+
+    mnist = facts("t10k-images-idx3-ubyte.gz", label_kept_AtoB=0.981, label_kept_BtoA=0.992)
+    assert mnist.domain_a == "handwritten"
+    assert "digit kept 98% A→B, 99% B→A (held out)" in mnist.describe()
+    assert facts("/data/my horses", digits=False).domain_a == "my horses"
+    assert "digit kept" not in facts("x.npz").describe()
+
+
+def test_names_for_files_and_unnamed_pictures():
+    assert CyclePanelState.names_for(["/a/b/seven.png", b"png"], "pasted image") == ("seven.png", "pasted image")
+    assert CyclePanelState.names_for([b"1", b"2"]) == ("dropped image 1", "dropped image 2")
+
+
+def test_a_direction_switched_before_the_result_translates_the_new_pictures():
+    state = opened()
+    state.ask(("old.png",), ("old.png",))
+    first = state.request(TARGET)
+    state.show(result(picture("old.png")), first)
+    state.ask(("new.png",), ("new.png",))  # dropped; its result is not in yet
+    state.set_direction("BtoA")
+    again = state.request(TARGET)
+    assert again.sources == ("new.png",) and again.direction == "BtoA"
+
+
+def test_a_refused_drop_keeps_the_pictures_on_screen():
+    state = opened()
+    state.ask(("good.png",), ("good.png",))
+    state.show(result(picture("good.png")), state.request(TARGET))
+    state.ask(("bad.txt",), ("bad.txt",))
+    state.refused()
+    assert state.request(TARGET).sources == ("good.png",) and state.current().name == "good.png"
+
+
+def test_words_for_the_picture_on_screen():
+    state = opened()
+    request = CycleTranslate(TARGET, ("a.png", "b.png", "c.txt"), names=("a.png", "b.png", "c.txt"))
+    state.show(result(picture("a.png"), picture("b.png", cycle=0.3, translation=0.1),
+                      failed=[("c.txt", "c.txt: not an image file Pillow can read")]), request)
+    assert state.reading_texts() == ("classifier reads 7 (99%)", "classifier reads 7 (90%)",
+                                     "classifier reads 1 (60%)")
+    assert "cycle L1 0.020 · translation L1 0.200" in state.metrics_text()
+    assert "the round trip came back closer to the input than the translation went" in state.metrics_text()
+    assert state.failures_text() == "2 translated, 1 could not be: c.txt: not an image file Pillow can read"
+    assert state.item_label(0) == "a.png  7→7→1  cycle 0.020"
+    state.select(1)
+    assert "no closer to the input than the translation: the cycle is not kept here" in state.metrics_text()
+    state.select(5)  # out of range: unchanged
+    assert state.current().name == "b.png"
+    assert state.fitting_text() == "fitted: 90x45: digit framed"
+    strip = state.strip()
+    assert strip.shape == (32, 100) and (strip[:, 32:34] == 0).all() and (strip[:, 34:66] == 101).all()
+    assert state.save_name("strip") == "b_AtoB_strip.png"
+
+
+def test_a_failure_is_named_once_whatever_the_reason_starts_with():
+    assert failure_line("c.txt", "/tmp/in/c.txt: not an image") == "c.txt: not an image"
+    assert failure_line("c.txt", "c.txt: empty file") == "c.txt: empty file"
+    assert failure_line("pasted image", "cannot write /x (denied)") == "pasted image: cannot write /x (denied)"
+
+
+def test_a_colour_model_has_no_readings():
+    state = opened()
+    state.show(result(picture("photo.jpg", readings=False)), CycleTranslate(TARGET, ("photo.jpg",)))
+    assert state.reading_texts() == ("", "", "")
+
+
+def test_the_folder_job_rules_and_summaries(tmp_path):
+    job = FolderJob()
+    assert job.problem() == "Choose the folder to translate first."
+    job.source = str(tmp_path / "nope")
+    assert job.problem().endswith("nope: no such folder")
+    job.source = str(tmp_path)
+    assert job.problem() == "Choose the output folder first."
+    job.output = str(tmp_path)
+    assert "must differ" in job.problem()
+    job.output = str(tmp_path / "out")
+    assert job.problem() is None
+    job.start()
+    assert job.running and job.summary() == "translating…"
+    job.update(FolderProgress(64, 100, (), (("x.txt", "x.txt: not an image"),), 50.0, 1.3))
+    assert job.running and job.summary() == "64 of 100, 1 failed, 50 images/s"
+    assert job.failures() == ["x.txt: not an image"]
+    job.cancel()
+    assert not job.running and job.summary() == "cancelled after 64 of 100: 63 written, 1 failed"
+    bad = str(tmp_path / "sub" / "y.txt")
+    job.update(FolderProgress(64, 100, (), ((bad, f"{bad}: not an image"),), 50.0, 1.3))
+    assert job.failures() == ["sub/y.txt: not an image"]  # inside the input folder: named from there
+    job.start()
+    job.update(FolderProgress(3, 3, ("a.png",), (("gone.png", "no such file or folder"),), 20.0, 0.1, True))
+    assert not job.running and job.failures() == ["gone.png: no such file or folder"]
+    assert job.summary().startswith(f"done: 2 of 3 written to {tmp_path / 'out'}, 1 failed")
