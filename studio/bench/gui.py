@@ -8,20 +8,20 @@ from studio.engine.catalog import shipped
 
 
 def bench(quick: bool) -> dict:
-    from studio.ui import bench_gui  # the Qt part lives in studio/ui
+    from studio.ui.measure import vae as vae_measure  # the Qt part lives in studio/ui
 
     vae = shipped("vae")
     if not vae:
         return {"error": "no shipped VAE checkpoint"}
-    result = bench_gui.slider_to_pixels(str(vae[0]), moves=40 if quick else 200)
-    result["startup_ms"] = bench_gui.startup_ms(1 if quick else 5, Path(__file__).resolve().parents[2])
+    result = vae_measure.slider_to_pixels(str(vae[0]), moves=40 if quick else 200)
+    result["startup_ms"] = vae_measure.startup_ms(1 if quick else 5, Path(__file__).resolve().parents[2])
     result.update(_gan(quick))
     return result
 
 
 def _gan(quick: bool) -> dict:
     """The GAN explorer's slider-to-pixels and the style-mixing grid (4x4) on the shipped StyleGAN."""
-    from studio.families.stylegan.ui import bench as gan_bench
+    from studio.families.stylegan.ui import measure as gan_bench
 
     stylegan = shipped("stylegan")
     if not stylegan:

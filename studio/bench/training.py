@@ -107,7 +107,7 @@ def bench(quick: bool) -> dict:
         "batch_size": 64,
         "steps": steps,
     }
-    from studio.ui.widgets.training_bench import gui_stall  # the Qt part lives in studio/ui
+    from studio.ui.measure.training import gui_stall  # the Qt part lives in studio/ui
 
     out.update(gui_stall(400 if quick else 1500))
     return out

@@ -2,28 +2,17 @@
 
 ``drop_to_result_ms``: real drag-enter and drop events carrying a digit file's URL (as a file
 manager sends them) go to the panel of the real window; each drop is timed until its
-translation is painted. It lives beside the panel because it drives its widgets; the
-benchmark (studio/bench/cyclegan.py) calls it. Nothing here is used by the app.
+translation is painted. Built on studio.ui.measure.common; the benchmark
+(studio/bench/cyclegan.py) calls it. Nothing here is used by the app.
 """
 
 from __future__ import annotations
 
-import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-
-class PanelMeasureError(RuntimeError):
-    """The panel did not get where the measurement needs it."""
-
-
-def _app():
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
-    return QApplication.instance() or QApplication([])
+from studio.ui.measure.common import MeasureError, close_window, open_window, percentiles
 
 
 def _digit_files(folder: Path, count: int) -> list[Path]:
@@ -76,25 +65,10 @@ def drop_to_result_ms(checkpoint: str, drops: int = 20) -> dict:
     """Milliseconds from a dropped digit file to its translation painted: median and p95 of ``drops``."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from studio.ui.context import AppContext
-    from studio.ui.main_window import MainWindow
-
-    app = _app()
-    ctx = AppContext("onnx", "auto")
-    ctx.checkpoints["cyclegan"] = checkpoint
-    window = MainWindow(ctx, ["cyclegan"], remember=False)
-    window.resize(1180, 780)
-    window.show()
-    panel = window.panels["cyclegan"]
+    app, ctx, window, panel = open_window("cyclegan", {"cyclegan": checkpoint})
     view = panel.views.translation
     samples: list[float] = []
     try:
-        deadline = time.perf_counter() + 60
-        while not panel.has_first_image() and time.perf_counter() < deadline:
-            app.processEvents()
-            time.sleep(0.001)
-        if not panel.has_first_image():
-            raise PanelMeasureError(f"the panel showed no translation within 60 s ({panel.status.text()})")
         with tempfile.TemporaryDirectory() as folder:
             files = _digit_files(Path(folder), drops + 1)
             for i, path in enumerate(files):  # the first drop warms up, unmeasured
@@ -115,15 +89,13 @@ def drop_to_result_ms(checkpoint: str, drops: int = 20) -> dict:
                 loop.exec()
                 view.painted.disconnect(painted)
                 if "t" not in done:
-                    raise PanelMeasureError(f"{path.name}: no translation painted within 10 s ({panel.status.text()})")
+                    raise MeasureError(f"{path.name}: no translation painted within 10 s ({panel.status.text()})")
                 if panel.state.current() is None or panel.state.current().name != path.name:
-                    raise PanelMeasureError(f"{path.name}: the panel painted another picture")
+                    raise MeasureError(f"{path.name}: the panel painted another picture")
                 if i:
                     samples.append((done["t"] - t0) * 1000.0)
     finally:
-        window.close()
-        ctx.bridge.shutdown()
-    samples.sort()
-    return {"drop_to_result_ms": round(statistics.median(samples), 2),
-            "drop_to_result_ms_p95": round(samples[int(0.95 * (len(samples) - 1))], 2),
+        close_window(ctx, window)
+    out = percentiles(samples, "drop_to_result")
+    return {"drop_to_result_ms": out["drop_to_result_ms_p50"], "drop_to_result_ms_p95": out["drop_to_result_ms_p95"],
             "drop_to_result_drops": len(samples)}

@@ -1,7 +1,4 @@
-"""GUI measurements for ``python -m studio.bench``: a real window, driven offscreen.
-
-It lives in studio/ui because it drives widgets; the benchmark calls it.
-"""
+"""The VAE explorer's slider to pixels, and the app's start-up to its first picture."""
 
 from __future__ import annotations
 
@@ -12,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from studio.ui.measure.common import close_window, open_window, percentiles, wait_painted, wait_until
+
 
 def slider_to_pixels(checkpoint: str, moves: int) -> dict:
     """Drag latent sliders with real mouse events; time each move until its image is painted.
@@ -20,29 +19,13 @@ def slider_to_pixels(checkpoint: str, moves: int) -> dict:
     one a student drags first. ``slider_off_map``: the least used dimension, off the map's plane, so
     the map's slice follows too (throttled) while the decoded image answers each move.
     """
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
-    from studio.ui.context import AppContext
-    from studio.ui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication([])
-    ctx = AppContext("onnx", "auto")
-    ctx.checkpoints["vae"] = checkpoint
-    window = MainWindow(ctx, ["vae"], remember=False)  # never the user's saved settings
-    window.resize(1180, 780)
-    window.show()
-    panel = window.panels["vae"]
+    app, ctx, window, panel = open_window("vae", {"vae": checkpoint})
     # The sliders take their final order (by average KL) once the latent usage has been measured.
-    deadline = time.perf_counter() + 60
-    while (not panel.has_first_image() or panel.state.dim_kl is None) and time.perf_counter() < deadline:
-        app.processEvents()
-        time.sleep(0.001)
+    wait_until(app, lambda: panel.state.dim_kl is not None, 60)
     order = panel.sliders.order()
     result = _drag(app, panel, order[0], moves, "slider_to_pixels")
     result.update(_drag(app, panel, order[-1], moves, "slider_off_map_to_pixels"))
-    window.close()
-    ctx.bridge.shutdown()
+    close_window(ctx, window)
     return result
 
 
@@ -55,23 +38,13 @@ def _drag(app, panel, dim: int, moves: int, key: str) -> dict:
     QTest.mousePress(slider, Qt.MouseButton.LeftButton, pos=centre)
     samples = []
     for i in range(moves):
-        target_frame = panel.decoded.frame()
+        frame = panel.decoded.frame()
         dx = int((slider.width() // 3) * ((i % 20) - 10) / 10)
         t0 = time.perf_counter()
         QTest.mouseMove(slider, QPoint(centre.x() + dx + (1 if i % 2 else 0), centre.y()))
-        # Wait until a frame newer than before the move has been painted on screen.
-        while panel.decoded._painted_frame <= target_frame:
-            app.processEvents()
-            if time.perf_counter() - t0 > 5:
-                break
-        samples.append((time.perf_counter() - t0) * 1000.0)
+        samples.append(wait_painted(app, panel.decoded, frame, t0))  # a frame newer than before the move
     QTest.mouseRelease(slider, Qt.MouseButton.LeftButton, pos=centre)
-    samples.sort()
-    return {
-        f"{key}_ms_p50": round(statistics.median(samples), 2),
-        f"{key}_ms_p95": round(samples[int(0.95 * (len(samples) - 1))], 2),
-        f"{key.replace('_to_pixels', '')}_moves": len(samples),
-    }
+    return {**percentiles(samples, key), f"{key.replace('_to_pixels', '')}_moves": len(samples)}
 
 
 def startup_ms(runs: int, repo: Path) -> float:

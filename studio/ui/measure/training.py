@@ -1,26 +1,24 @@
 """GUI stall while training, for ``studio.bench.training``: the real training panel,
-offscreen, watching a real worker. It lives in studio/ui because it drives widgets.
-"""
+offscreen, watching a real worker."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
+from studio.ui.measure.common import offscreen_app
+
 
 def gui_stall(steps: int, preload_points: int = 100_000) -> dict:
     """Event-loop lateness while the offscreen training panel watches a real run."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import numpy as np
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from studio.ui.context import AppContext
     from studio.ui.training_panel import TrainingPanel
 
-    app = QApplication.instance() or QApplication([])
+    app = offscreen_app()
     with tempfile.TemporaryDirectory(prefix="studio-bench-gui-") as root:
         panel = TrainingPanel(AppContext(), runs_root=Path(root))
         panel.resize(1180, 780)
