@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Retrain the shipped checkpoints from the MNIST digits in ../shared/datasets/mnist.
-# Usage: bash checkpoints/train.sh [classifier|vae2d|vae16d|ddpm|dcgan|stylegan ...]   (default: all)
+# Usage: bash checkpoints/train.sh [classifier|vae2d|vae16d|ddpm|dcgan|stylegan|cyclegan ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 RUNS=${RUNS:-runs}  # training runs (checkpoints, logs); the shipped files go to studio/checkpoints/
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(classifier vae2d vae16d ddpm dcgan stylegan)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(classifier vae2d vae16d ddpm dcgan stylegan cyclegan)
 for t in "${targets[@]}"; do
   case "$t" in
     classifier) $PY -m studio.train classifier --steps 4000 --batch-size 128 --lr 2e-3 --schedule cosine --holdout 1000 \
@@ -27,6 +27,12 @@ for t in "${targets[@]}"; do
               --export studio/checkpoints/stylegan_mnist_colour.safetensors
             $PY checkpoints/evaluate_gan.py studio/checkpoints/stylegan_mnist_colour.safetensors --projection 100 \
               --write-metrics ;;
+    # CycleGAN: handwritten MNIST digits (A, the default data) <-> printed digits (B, rendered at load time),
+    # the last 1,000 of each held out; the semantic loss reads translations with the shipped classifier.
+    cyclegan) $PY -m studio.train cyclegan --steps 4000 --batch-size 8 --lr 2e-4 --holdout 1000 --threads 1 \
+              --device cpu --width 12 --blocks 3 --semantic-weight 0.3 --checkpoint-every 500 \
+              --out "$RUNS"/cyclegan_digits --export studio/checkpoints/cyclegan_digits.safetensors
+            $PY checkpoints/evaluate_cyclegan.py studio/checkpoints/cyclegan_digits.safetensors --write-metrics ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done

@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 
-AREAS = ["models", "gui", "diffusion", "training", "evaluation"]
+AREAS = ["models", "gui", "diffusion", "training", "evaluation", "cyclegan"]
 
 
 def main(argv: list[str] | None = None) -> int:

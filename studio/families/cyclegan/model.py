@@ -2,7 +2,7 @@
 
 Generator (the paper's "c7s1-w, d2w, d4w, R4w x blocks, u2w, uw, c7s1-out"): a 7x7 convolution on a
 reflection-padded input, two stride-2 convolutions down, residual blocks at a quarter of the
-resolution, two transposed convolutions back up and a 7x7 convolution to tanh. Instance norm
+resolution, two upsampling convolutions back up and a 7x7 convolution to tanh. Instance norm
 throughout (statistics per image, so a translation never depends on the rest of its batch),
 reflection padding (no dark frame at the borders). Fully convolutional: any height and width that
 are multiples of 4, at least 8, translate.
@@ -82,8 +82,11 @@ class ResnetGenerator(nn.Module):
                        nn.ReLU()]
         layers += [ResidualBlock(4 * w) for _ in range(blocks)]
         for mult in (4, 2):  # up: 4w -> 2w -> w
-            layers += [nn.ConvTranspose2d(w * mult, w * mult // 2, 3, stride=2, padding=1, output_padding=1),
-                       nn.InstanceNorm2d(w * mult // 2), nn.ReLU()]
+            # Nearest upsampling then a convolution, not a transposed convolution: a stride-2
+            # transposed 3x3 covers every other pixel twice and paints a checkerboard on flat
+            # digit backgrounds (Odena et al. 2016).
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                       nn.Conv2d(w * mult, w * mult // 2, 3), nn.InstanceNorm2d(w * mult // 2), nn.ReLU()]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
