@@ -47,7 +47,7 @@ FAMILY = FamilySpec(
     training_equations=(
         r"L_{D_B} = \frac{1}{2}\mathbb{E}_b[(D_B(b) - 1)^2] + \frac{1}{2}\mathbb{E}_a[D_B(G_{AB}(a))^2]"
         r"\quad \mathrm{(LSGAN;\ same\ for\ } D_A)",
-        r"L_{adv} = \frac{1}{2}\mathbb{E}_a[(D_B(G_{AB}(a)) - 1)^2] + \frac{1}{2}\mathbb{E}_b[(D_A(G_{BA}(b)) - 1)^2]",
+        r"L_{adv} = \mathbb{E}_a[(D_B(G_{AB}(a)) - 1)^2] + \mathbb{E}_b[(D_A(G_{BA}(b)) - 1)^2]",
         r"L_{cyc} = \lambda\,\mathbb{E}_a\|G_{BA}(G_{AB}(a)) - a\|_1 + \lambda\,\mathbb{E}_b\|G_{AB}(G_{BA}(b)) - b\|_1",
         r"L_{idt} = \lambda_{idt}\,(\mathbb{E}_b\|G_{AB}(b) - b\|_1 + \mathbb{E}_a\|G_{BA}(a) - a\|_1)",
         r"L_{sem} = \lambda_{sem}\,(\mathrm{CE}(f(G_{AB}(a)), y_a) + \mathrm{CE}(f(G_{BA}(b)), y_b))",
