@@ -15,8 +15,9 @@ FAMILY = FamilySpec(
     panel_name="cyclegan",
     panel_title="CycleGAN",
     # Domain A defaults to the run's dataset (the MNIST handwritten digits), domain B to printed digits.
-    form_defaults={"steps": 3000, "batch_size": 16, "lr": 2e-4,
-                   "model": "domain_b=printed, cycle_weight=10, identity_weight=5, semantic_weight=0"},
+    # The shipped checkpoint's recipe (checkpoints/train.sh cyclegan).
+    form_defaults={"steps": 6000, "batch_size": 4, "lr": 2e-4,
+                   "model": "domain_b=printed, cycle_weight=10, identity_weight=5, semantic_weight=0.3"},
     cli_options=(
         CliOption("--domain-a", "domain_a", str,
                   "domain A: handwritten, printed or an image folder of any sizes (default: --data)"),
@@ -28,8 +29,8 @@ FAMILY = FamilySpec(
                   "CyCADA semantic loss: the frozen digit classifier must read the translation as the "
                   "input's digit (0: off)"),
         CliOption("--loss", "loss", str, "lsgan (default), ns or hinge"),
-        CliOption("--width", "width", int, "generator channels at full resolution (16)"),
-        CliOption("--blocks", "blocks", int, "residual blocks in each generator (4)"),
+        CliOption("--width", "width", int, "generator channels at full resolution (12)"),
+        CliOption("--blocks", "blocks", int, "residual blocks in each generator (3)"),
     ),
     preprocessing="digit",
     order=40,

@@ -26,8 +26,8 @@ MIN_SIZE = 8  # two halvings leave 2x2, the smallest map a reflection pad of 1 a
 class CycleGANConfig:
     channels: int = 1  # both domains (grey pictures become 3 channels when the other domain is colour)
     image_size: int = 32  # training crops; the generators take any multiple of 4
-    width: int = 16  # channels of the generator's first layer (2x and 4x further down)
-    blocks: int = 4  # residual blocks at the bottleneck
+    width: int = 12  # channels of the generator's first layer (2x and 4x further down)
+    blocks: int = 3  # residual blocks at the bottleneck
     d_width: int = 32  # channels of the discriminator's first layer
     d_layers: int = 2  # stride-2 layers in the discriminator
 

@@ -46,7 +46,7 @@ CYCLEGAN_DEFAULTS: dict[str, Any] = {
     "domain_a": "", "domain_b": "printed", "fit": "crop", "printed_seed": 0, "digits": "auto",
     "loss": "lsgan", "cycle_weight": 10.0, "identity_weight": 5.0, "semantic_weight": 0.0,
     "pool_size": 50, "decay_start": 0.5, "beta1": 0.5, "beta2": 0.999, "classifier": "",
-    "image_size": 32, "width": 16, "blocks": 4, "d_width": 32, "d_layers": 2,
+    "image_size": 32, "width": 12, "blocks": 3, "d_width": 32, "d_layers": 2,
 }
 
 
