@@ -124,6 +124,7 @@ def write_metrics(path: str, r: dict) -> None:
             f"cycle_l1_{d}": round(x["cycle_l1"], 4),
             f"fid_{d}": round(x["fid"], 3), f"fid_floor_{x['to']}": round(x["fid_floor"], 3),
             f"fid_ratio_{d}": round(x["fid_ratio"], 2),
+            f"metric_images_{d}": r["held_out"],  # replaces the trainer's quick figures on 256
         })
     ckpt.metrics["evaluation"] = (f"checkpoints/evaluate_cyclegan.py: {r['held_out']} held-out digits per domain "
                                   f"(MNIST 9000-9999, printed 9000-9999), {r['backend']}, {r['feature_extractor']}")

@@ -30,7 +30,7 @@ for t in "${targets[@]}"; do
     # CycleGAN: handwritten MNIST digits (A, the default data) <-> printed digits (B, rendered at load time),
     # the last 1,000 of each held out; the semantic loss reads translations with the shipped classifier.
     cyclegan) $PY -m studio.train cyclegan --steps 6000 --batch-size 4 --lr 2e-4 --holdout 1000 --threads 1 \
-              --device cpu --width 12 --blocks 3 --semantic-weight 0.3 --checkpoint-every 500 \
+              --device cpu --width 12 --blocks 3 --semantic-weight 1 --checkpoint-every 500 \
               --out "$RUNS"/cyclegan_digits --export studio/checkpoints/cyclegan_digits.safetensors
             $PY checkpoints/evaluate_cyclegan.py studio/checkpoints/cyclegan_digits.safetensors --write-metrics ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
