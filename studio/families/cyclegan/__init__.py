@@ -17,7 +17,7 @@ FAMILY = FamilySpec(
     # Domain A defaults to the run's dataset (the MNIST handwritten digits), domain B to printed digits.
     # The shipped checkpoint's recipe (checkpoints/train.sh cyclegan).
     form_defaults={"steps": 6000, "batch_size": 4, "lr": 2e-4,
-                   "model": "domain_b=printed, cycle_weight=10, identity_weight=5, semantic_weight=0.3"},
+                   "model": "domain_b=printed, cycle_weight=10, identity_weight=5, semantic_weight=1"},
     cli_options=(
         CliOption("--domain-a", "domain_a", str,
                   "domain A: handwritten, printed or an image folder of any sizes (default: --data)"),
