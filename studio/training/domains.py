@@ -27,7 +27,7 @@ from studio.data.datasets import DatasetError
 from studio.data.fitting import FIT_MODES, fit_picture
 from studio.data.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageLoadError
 from studio.data.printed import render_printed
-from studio.training.data import ArrayImages, Batch, ImageSource, open_images
+from studio.training.data import Batch, ImageSource, open_images
 
 HANDWRITTEN = "handwritten"
 PRINTED = "printed"
@@ -241,8 +241,3 @@ def fit_to(source: ImageSource, channels: int, size: int) -> ImageSource:
         return source
     return Reshaped(source, channels, size)
 
-
-def as_array_source(source: ImageSource) -> ArrayImages:
-    """Every image of ``source`` in memory (small evaluation sets)."""
-    batch = source.__getitems__(list(range(len(source))))
-    return ArrayImages(batch.images.numpy(), None if batch.labels is None else batch.labels.numpy(), source.name)

@@ -2,7 +2,7 @@
 
 Generator (the paper's "c7s1-w, d2w, d4w, R4w x blocks, u2w, uw, c7s1-out"): a 7x7 convolution on a
 reflection-padded input, two stride-2 convolutions down, residual blocks at a quarter of the
-resolution, two transposed convolutions back up and a 7x7 convolution to tanh. Instance norm
+resolution, two upsampling convolutions back up and a 7x7 convolution to tanh. Instance norm
 throughout (statistics per image, so a translation never depends on the rest of its batch),
 reflection padding (no dark frame at the borders). Fully convolutional: any height and width that
 are multiples of 4, at least 8, translate.
@@ -26,8 +26,8 @@ MIN_SIZE = 8  # two halvings leave 2x2, the smallest map a reflection pad of 1 a
 class CycleGANConfig:
     channels: int = 1  # both domains (grey pictures become 3 channels when the other domain is colour)
     image_size: int = 32  # training crops; the generators take any multiple of 4
-    width: int = 16  # channels of the generator's first layer (2x and 4x further down)
-    blocks: int = 4  # residual blocks at the bottleneck
+    width: int = 12  # channels of the generator's first layer (2x and 4x further down)
+    blocks: int = 3  # residual blocks at the bottleneck
     d_width: int = 32  # channels of the discriminator's first layer
     d_layers: int = 2  # stride-2 layers in the discriminator
 
@@ -82,8 +82,11 @@ class ResnetGenerator(nn.Module):
                        nn.ReLU()]
         layers += [ResidualBlock(4 * w) for _ in range(blocks)]
         for mult in (4, 2):  # up: 4w -> 2w -> w
-            layers += [nn.ConvTranspose2d(w * mult, w * mult // 2, 3, stride=2, padding=1, output_padding=1),
-                       nn.InstanceNorm2d(w * mult // 2), nn.ReLU()]
+            # Nearest upsampling then a convolution, not a transposed convolution: a stride-2
+            # transposed 3x3 covers every other pixel twice and paints a checkerboard on flat
+            # digit backgrounds (Odena et al. 2016).
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                       nn.Conv2d(w * mult, w * mult // 2, 3), nn.InstanceNorm2d(w * mult // 2), nn.ReLU()]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 

@@ -35,6 +35,9 @@ from studio.training.events import Preview, TripletPreview
 from studio.training.trainer import Trainer
 
 LOSSES = ("lsgan", "ns", "hinge")  # WGAN-GP would need a gradient penalty on patch maps: not offered
+# The zoo's LSGAN generator loss is Mao et al.'s 1/2 (G(z) - 1)^2; CycleGAN's is the plain mean square,
+# against which its lambda = 10 was chosen: doubled here, the paper's balance of the terms holds.
+ADVERSARIAL_SCALE = {"lsgan": 2.0}
 DOMAIN_B = "b"  # the second stream's name
 PREVIEW_COUNT = 8
 METRIC_IMAGES = 256
@@ -43,7 +46,7 @@ CYCLEGAN_DEFAULTS: dict[str, Any] = {
     "domain_a": "", "domain_b": "printed", "fit": "crop", "printed_seed": 0, "digits": "auto",
     "loss": "lsgan", "cycle_weight": 10.0, "identity_weight": 5.0, "semantic_weight": 0.0,
     "pool_size": 50, "decay_start": 0.5, "beta1": 0.5, "beta2": 0.999, "classifier": "",
-    "image_size": 32, "width": 16, "blocks": 4, "d_width": 32, "d_layers": 2,
+    "image_size": 32, "width": 12, "blocks": 3, "d_width": 32, "d_layers": 2,
 }
 
 
@@ -193,7 +196,8 @@ class CycleGANTrainer(Trainer):
         D_B.requires_grad_(False)
         fake_b, fake_a = G.G_AB(a), G.G_BA(b)
         rec_a, rec_b = G.G_BA(fake_b), G.G_AB(fake_a)
-        adversarial = g_loss(kind, D_B(fake_b)) + g_loss(kind, D_A(fake_a))
+        scale = ADVERSARIAL_SCALE.get(kind, 1.0)
+        adversarial = scale * (g_loss(kind, D_B(fake_b)) + g_loss(kind, D_A(fake_a)))
         cycle = (rec_a - a).abs().mean() + (rec_b - b).abs().mean()
         total = adversarial + lam * cycle
         out: dict[str, float] = {}

@@ -1,18 +1,9 @@
-"""CycleGAN requests and their handlers: translate pictures A->B or B->A, with the round trip.
+"""Translating pictures: the ``CycleTranslate`` request, fitting, the generators, the classifier's readings.
 
-* ``CycleTranslate`` (a renderer request): a batch of pictures (files or encoded bytes) in one
-  direction -> ``CycleResult``: per picture what the model saw, its translation, the cycle
-  reconstruction, the round-trip error, the digit classifier's reading of all three (digit
-  models) and what was done to fit it; pictures that fail to load are listed, the rest go on.
-* ``CycleTranslateFolder`` (a renderer stream) and ``translate_folder`` (a plain generator, for
-  the command line): files and folders -> PNG files, batched, one ``FolderProgress`` per batch,
-  per-file errors collected while the others continue; stopping the iteration cancels.
-* ``translate_arrays``: (N, C, H, W) arrays through both generators (evaluation, benchmarks).
-
-Fitting (``fit``): "pad", "crop" or "stretch" make one model-sized square ("pad" and "crop"
-keep the aspect); a digit model frames a digit as MNIST does (ink scaled into 20x20, centred by
-mass, light on dark: a dark-on-light drawing is inverted); "tile" translates the whole picture
-in overlapping model-sized tiles blended back (studio.families.cyclegan.tiling).
+A digit model frames each picture as MNIST does (ink scaled into 20x20, centred by mass, light on
+dark: a dark-on-light drawing is inverted); other models fit it to their square by "pad",
+"crop" or "stretch"; "tile" translates the whole picture in overlapping model-sized tiles blended
+back (studio.families.cyclegan.tiling).
 """
 
 from __future__ import annotations
@@ -21,13 +12,12 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
 from studio.core.imaging import to_uint8
 from studio.data.fitting import FIT_MODES, Fitted, as_mnist_digit, centre_on, fit_picture, picture_size
-from studio.data.images import IMAGE_SUFFIXES, ImageLoadError, load_image, save_png, to_digit_input
+from studio.data.images import ImageLoadError, load_image, to_digit_input
 from studio.engine.renderer import Output
 from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool
@@ -101,29 +91,6 @@ class CycleResult:
     backend: str  # what ran the generators ("onnx" or "torch")
 
 
-@dataclass(frozen=True)
-class CycleTranslateFolder:
-    target: Target
-    inputs: tuple[str, ...]  # files and folders (folders are walked; their layout is kept under out_dir)
-    out_dir: str
-    direction: str = "AtoB"
-    fit: str = "pad"
-    overlap: int = DEFAULT_OVERLAP
-    batch_size: int = 64
-    save_reconstruction: bool = False  # also write NAME.cycle.png
-
-
-@dataclass(frozen=True)
-class FolderProgress:
-    done: int  # inputs handled (written or failed)
-    total: int
-    written: tuple[str, ...]  # files written by this batch
-    failed: tuple[tuple[str, str], ...]  # every failure so far: (input, one-line reason)
-    images_per_s: float  # translated pictures per second so far (loading and writing included)
-    seconds: float
-    finished: bool = False
-
-
 # ---- preparing pictures --------------------------------------------------------------------
 @dataclass
 class _Prepared:
@@ -132,7 +99,7 @@ class _Prepared:
     fitting: Fitting
 
 
-def _model_facts(runtime) -> tuple[int, int, bool]:
+def model_facts(runtime) -> tuple[int, int, bool]:
     cfg = runtime.config
     return int(cfg["image_size"]), int(cfg["channels"]), bool(cfg.get("digits", False)) and int(cfg["channels"]) == 1
 
@@ -202,7 +169,7 @@ def _run(runtime, graph: str, images: np.ndarray, target: Target, wait: bool):
     return np.clip(np.concatenate(parts), 0.0, 1.0).astype(np.float32), runner
 
 
-def _translate_prepared(runtime, target: Target, items: list[_Prepared], direction: str,
+def translate_prepared(runtime, target: Target, items: list[_Prepared], direction: str,
                         wait: bool) -> tuple[list[tuple[np.ndarray, np.ndarray]], float, object]:
     """(translation, reconstruction) of each item, both (C, H, W); model milliseconds; the runner."""
     if direction not in DIRECTIONS:
@@ -244,7 +211,7 @@ def translate_arrays(runtime, images: np.ndarray, direction: str = "AtoB", backe
     target = Target(str(runtime.path), backend, device)
     items = [_Prepared("", np.ascontiguousarray(x, dtype=np.float32), Fitting((0, 0), (0, 0), "as-is", ""))
              for x in images]
-    pairs, _, _ = _translate_prepared(runtime, target, items, direction, wait=True)
+    pairs, _, _ = translate_prepared(runtime, target, items, direction, wait=True)
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
@@ -297,7 +264,7 @@ def _source_name(source, names: tuple[str, ...], i: int) -> str:
     return str(source) if isinstance(source, (str, Path)) else f"image {i + 1}"
 
 
-def _reason(exc: BaseException, name: str) -> str:
+def failure_reason(exc: BaseException, name: str) -> str:
     """One line; a picture from the clipboard or a drop is called by its name, not "<clipboard>"."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return name + text[len("<clipboard>"):] if text.startswith("<clipboard>") else text
@@ -309,7 +276,7 @@ def translate(pool: RuntimePool, req: CycleTranslate) -> Output:
     Raises ImageLoadError (one line, naming the first) only when none loads.
     """
     runtime = pool.get(req.target.checkpoint, family="cyclegan")
-    size, channels, digits = _model_facts(runtime)
+    size, channels, digits = model_facts(runtime)
     if req.fit not in FITS:
         raise ValueError(f"unknown fit '{req.fit}' (choose {', '.join(FITS)})")
     if req.direction not in DIRECTIONS:
@@ -322,11 +289,11 @@ def translate(pool: RuntimePool, req: CycleTranslate) -> Output:
         try:
             items.append(prepare(source, name, size, channels, digits, req.fit, req.overlap))
         except (ImageLoadError, ValueError, OSError) as exc:
-            failed.append((name, _reason(exc, name)))
+            failed.append((name, failure_reason(exc, name)))
     if not items:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         raise ImageLoadError(failed[0][1] + more)
-    pairs, model_ms, runner = _translate_prepared(runtime, req.target, items, req.direction, wait=False)
+    pairs, model_ms, runner = translate_prepared(runtime, req.target, items, req.direction, wait=False)
     readings: list[Readings | None] = [None] * len(items)
     classifier_ms = 0.0
     if digits:
@@ -349,122 +316,3 @@ def translate(pool: RuntimePool, req: CycleTranslate) -> Output:
 
 def _gap(image: np.ndarray) -> np.ndarray:
     return np.zeros((image.shape[0], 2) + image.shape[2:], np.uint8)
-
-
-# ---- folders ------------------------------------------------------------------------------
-def collect_inputs(inputs: Iterable[str | Path], out_dir: str | Path | None = None
-                   ) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
-    """Files to translate, each with its output path relative to the output folder; and the inputs
-    that are not there. Folders are walked (hidden files and anything under ``out_dir`` left out)
-    and their layout kept; every other file in them is an input, so a stray text file is reported."""
-    inputs = list(inputs)
-    out = Path(out_dir).resolve() if out_dir is not None else None
-    found: list[tuple[Path, Path]] = []
-    missing: list[tuple[str, str]] = []
-    for given in inputs:
-        p = Path(given)
-        if not p.exists():
-            missing.append((str(given), "no such file or folder"))
-        elif p.is_dir():
-            for f in sorted(q for q in p.rglob("*") if q.is_file()):
-                rel = f.relative_to(p)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
-                if out is not None and out in f.resolve().parents:
-                    continue  # earlier outputs in a folder under the input: not inputs
-                found.append((f, Path(p.name) / rel if len(inputs) > 1 else rel))
-        else:
-            found.append((p, Path(p.name)))
-    return found, missing
-
-
-def _output_names(files: list[tuple[Path, Path]]) -> list[Path]:
-    """The PNG each input becomes, relative to the output folder: NAME.png, except where that
-    name belongs to another input (a.jpg beside a.png: a.png keeps "a.png", a.jpg becomes "a.jpg.png")."""
-    own = {rel for _, rel in files if rel.suffix.lower() == ".png"}
-    names = []
-    for _, rel in files:
-        name = rel if rel.suffix.lower() == ".png" else rel.with_suffix(".png")
-        if name in own and name != rel:
-            name = rel.with_name(rel.name + ".png")
-        names.append(name)
-    return names
-
-
-def translate_folder(pool: RuntimePool, target: Target, inputs: Iterable[str | Path], out_dir: str | Path,
-                     direction: str = "AtoB", fit: str = "pad", overlap: int = DEFAULT_OVERLAP,
-                     batch_size: int = 64, save_reconstruction: bool = False) -> Iterator[FolderProgress]:
-    """Translate files and folders into PNGs under ``out_dir``, one FolderProgress per batch.
-
-    A file that fails (not an image, truncated, unwritable output) is listed with its reason and
-    the others go on. Raises ValueError (one line) for what stops everything: a bad direction or
-    fit, an output folder that cannot be made.
-    """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"unknown direction '{direction}' (AtoB or BtoA)")
-    if fit not in FITS:
-        raise ValueError(f"unknown fit '{fit}' (choose {', '.join(FITS)})")
-    if batch_size < 1:
-        raise ValueError("the batch size must be at least 1")
-    runtime = pool.get(target.checkpoint, family="cyclegan")
-    size, channels, digits = _model_facts(runtime)
-    out_dir = Path(out_dir)
-    inputs = list(inputs)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from exc
-    files, failed = collect_inputs(inputs, out_dir)
-    names = _output_names(files)
-    total = len(files) + len(failed)
-    t0, done, translated = time.perf_counter(), len(failed), 0
-    for start in range(0, len(files), batch_size):
-        chunk = files[start: start + batch_size]
-        items, outputs = [], []
-        for (path, _), name in zip(chunk, names[start: start + batch_size]):
-            try:
-                items.append(prepare(str(path), str(path), size, channels, digits, fit, overlap))
-                outputs.append(out_dir / name)
-            except (ImageLoadError, ValueError, OSError) as exc:
-                failed.append((str(path), _reason(exc, str(path))))
-        written = []
-        if items:
-            pairs, _, _ = _translate_prepared(runtime, target, items, direction, wait=True)
-            for item, (fake, rec), dest in zip(items, pairs, outputs):
-                try:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    written.append(str(save_png(to_uint8(fake), dest)))
-                    if save_reconstruction:
-                        save_png(to_uint8(rec), dest.with_name(dest.stem + ".cycle.png"))
-                    translated += 1
-                except OSError as exc:
-                    failed.append((item.name, f"cannot write {dest} ({exc.strerror or exc})"))
-        done += len(chunk)
-        seconds = time.perf_counter() - t0
-        yield FolderProgress(done, total, tuple(written), tuple(failed), translated / seconds if seconds > 0 else 0.0,
-                             seconds, finished=done >= total)
-    if not files:
-        yield FolderProgress(done, total, (), tuple(failed), 0.0, time.perf_counter() - t0, finished=True)
-
-
-def translate_folder_stream(pool: RuntimePool, req: CycleTranslateFolder) -> Iterator[Output]:
-    """The renderer's view of ``translate_folder``: one Output per batch (cancel by superseding)."""
-    for progress in translate_folder(pool, req.target, req.inputs, req.out_dir, req.direction, req.fit,
-                                     req.overlap, req.batch_size, req.save_reconstruction):
-        yield Output(None, progress, req.target.backend, req.target.device, final=progress.finished)
-
-
-HANDLERS = {CycleTranslate: translate, CycleTranslateFolder: translate_folder_stream}
-
-
-def register(renderer, pool: RuntimePool) -> None:
-    """Register the CycleGAN handlers on a renderer (or a render bridge)."""
-    for request_type, fn in HANDLERS.items():
-        renderer.register(request_type, lambda req, fn=fn: fn(pool, req))
-
-
-__all__ = [
-    "BATCH", "CycleResult", "CycleTranslate", "CycleTranslateFolder", "DigitReading", "FITS", "FolderProgress",
-    "Fitting", "Readings", "Target", "TranslatedImage", "classifier_path", "collect_inputs", "prepare",
-    "read_digits", "register", "translate", "translate_arrays", "translate_folder", "translate_folder_stream",
-]
