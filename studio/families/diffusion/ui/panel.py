@@ -147,6 +147,7 @@ class DiffusionPanel(RenderPanel):
             return
         request = request or self.request()
         self.state.begin_recording()
+        self.submit("sample", request)  # first: the model starts while the widgets below catch up
         self._shown = -1
         self.playback.sync()
         self.playback.set_label("sampling…")
@@ -155,7 +156,6 @@ class DiffusionPanel(RenderPanel):
         self.run_info.setText(f"sampling: {request.sampler.upper()}{start}…")
         self.settings.set_running(True)
         self.explainer.sampling(request.sampler, request.steps)
-        self.submit("sample", request)
 
     def denoise_from(self, t: int) -> None:
         if self.input_image is None:
