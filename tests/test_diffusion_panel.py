@@ -269,7 +269,7 @@ def test_explain_pane_shows_the_numbers_of_the_step_shown(qtbot, panel):
     panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
     panel.steps.setValue(20)
     click(qtbot, panel.sample_button)
-    assert explained(pane, "Sampling:") and explained(pane, "DDPM, 20 steps")  # while the model runs
+    assert pane.header.text().startswith("Explain: sampling with DDPM, 20 steps")  # while the model runs
     qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
     panel.playback.scrubber.setValue(5)  # t = 701 -> 651
     qtbot.waitUntil(lambda: explained(pane, "DDPM steps to t′ = 651"), timeout=5000)

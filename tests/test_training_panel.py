@@ -396,8 +396,7 @@ def test_the_run_table_has_headers_and_shows_a_short_run(qtbot, panel, tmp_path)
     configure(panel, out, steps=20, checkpoint_every=10, preview_every=0)
     click(qtbot, panel.start_btn)
     qtbot.waitUntil(lambda: panel.last_checkpoint is not None, timeout=30_000)
-    panel.runs.refresh()  # while it trains: the worker's pid
-    row = panel.runs.view_row_of(str(out))
+    row = panel.runs.view_row_of(str(out))  # added at its first checkpoint, with the worker's pid
     assert row >= 0 and cell(panel, row, "state") == f"training (pid {panel.handle.pid})"
     with qtbot.waitSignal(panel.runEnded, timeout=60_000) as ended:
         pass

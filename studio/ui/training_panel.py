@@ -135,7 +135,7 @@ class TrainingPanel(Panel):
 
     def _checkpoint_written(self, family: str, path: str) -> None:
         self.context.checkpointUpdated.emit(family, path)  # explorers showing this run reload
-        self.runs.refresh()  # the run's row: its step, and "training" while it does
+        self.runs.update_run(str(Path(path).parent))  # its row: the step, and "training" while it does
         self.checkpointWritten.emit(path)
 
     # --- actions -------------------------------------------------------------------

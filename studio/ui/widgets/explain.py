@@ -37,8 +37,20 @@ def _drawing_process() -> ProcessPoolExecutor:
     """One helper process for every pane, started on first use ("spawn": never a fork of Qt)."""
     global _drawer
     if _drawer is None:
-        _drawer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _drawer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_background_priority)
     return _drawer
+
+
+def _background_priority() -> None:
+    """In the helper: yield the CPU to the app. Importing matplotlib (~1 s) and a formula (~10 ms) must
+    not slow a sample the user is waiting for on a machine with few cores."""
+    import os
+
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):  # not on this platform, or not allowed: run as is
+        pass
 
 
 def _restart_drawing_process() -> None:

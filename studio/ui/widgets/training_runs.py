@@ -116,6 +116,23 @@ class RunTable(QWidget):
         if current:
             self.select(current, quiet=True)
 
+    def update_run(self, run_dir: str) -> None:
+        """Read one run folder again (a checkpoint was written there): its row, added if new."""
+        row = describe_run(run_dir)
+        for i, known in enumerate(self.rows):
+            if known.path == row.path:
+                self.rows[i] = row
+                for column, item in enumerate(_items(row)):
+                    self.model.setItem(i, column, item)
+                return
+        if Path(run_dir).resolve().parent != self.root.resolve():
+            return  # a run outside the root: the table lists the root's runs only
+        self.rows.insert(0, row)  # the newest folder: first, as find_runs orders them
+        selection = self.view.selectionModel()
+        selection.blockSignals(True)
+        self.model.insertRow(0, _items(row))
+        selection.blockSignals(False)
+
     # --- the selection -------------------------------------------------------------
     def row_count(self) -> int:
         return self.proxy.rowCount()

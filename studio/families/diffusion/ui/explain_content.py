@@ -189,11 +189,3 @@ def explanation(n: StepNumbers, marks: ScheduleLandmarks) -> tuple[str, list[str
              ("Looks broken? It is not", puzzles_explanation(n, marks))]
     html = "".join(f"<p><b>{title}.</b> {text_html(text)}</p>" for title, (text, _) in parts)
     return html, [e for _, (_, equations) in parts for e in equations]
-
-
-def sampling_explanation(sampler: str, steps: int) -> tuple[str, list[str]]:
-    """What the pane says while a sample runs (the numbers follow the step you stop on)."""
-    html = (f"<p><b>Sampling:</b> {sampler.upper()}, {steps} steps from pure noise x<sub>T</sub> to x<sub>0</sub>. "
-            "Each step the model predicts the noise in x<sub>t</sub> and the sampler removes part of it. "
-            "When it finishes, this pane explains the step on screen with its numbers: scrub, step or play.</p>")
-    return html, [r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon"]

@@ -24,12 +24,10 @@ from studio.engine.renderer import RenderResult
 from studio.families.diffusion import ops
 from studio.families.diffusion.state import DiffusionState, finished_frame
 from studio.families.diffusion.ui.layout import DiffusionView
-from studio.families.diffusion.ui.schedule_plot import MIN_INTERVAL_MS as MARKER_INTERVAL_MS
 from studio.families.diffusion.ui.step_explainer import StepExplainer
 from studio.ui.panel import RenderPanel
 
 RECORDING_FPS = 20  # deliveries (and so paints) a second while the model runs: smooth, and cheap
-RECORDING_MARKER_INTERVAL_MS = 500  # each move of the schedule marker repaints part of the plot
 
 
 class DiffusionPanel(RenderPanel):
@@ -147,15 +145,14 @@ class DiffusionPanel(RenderPanel):
             return
         request = request or self.request()
         self.state.begin_recording()
+        self.submit("sample", request)  # first: the model starts while the widgets below catch up
         self._shown = -1
         self.playback.sync()
         self.playback.set_label("sampling…")
-        self.schedule_plot.set_marker_interval(RECORDING_MARKER_INTERVAL_MS)
         start = f" from t = {request.t_start}" if request.t_start else ""
         self.run_info.setText(f"sampling: {request.sampler.upper()}{start}…")
         self.settings.set_running(True)
         self.explainer.sampling(request.sampler, request.steps)
-        self.submit("sample", request)
 
     def denoise_from(self, t: int) -> None:
         if self.input_image is None:
@@ -175,7 +172,6 @@ class DiffusionPanel(RenderPanel):
     def _finished(self, message: str, explain_now: bool = True) -> None:
         self.state.stop_recording()
         self.settings.set_running(False)
-        self.schedule_plot.set_marker_interval(MARKER_INTERVAL_MS)
         self.run_info.setText(message)
         self.playback.sync()
         if explain_now:  # else the finished sample is explained once it is painted
@@ -224,7 +220,8 @@ class DiffusionPanel(RenderPanel):
             view.set_image(ops.tile(frame.images[key]))
         self.playback.set_label(frame.label())
         stopped = not self.state.playing and not self.state.recording
-        self.schedule_plot.set_t(frame.t, now=stopped)  # a step the user stopped on: the marker at once
+        # A step the user stopped on: the marker at once; while the model runs: slowly.
+        self.schedule_plot.set_t(frame.t, now=stopped, slowly=self.state.recording and not frame.final)
         self.explainer.frame_shown()
 
     def _x_t_painted(self, frame: int) -> None:

@@ -1,9 +1,11 @@
 """The noise schedule plot: alpha_bar_t and SNR(t) on a log axis, with a marker at t.
 
-Moving the marker repaints part of the plot, which costs more than drawing a
-playback frame; the marker therefore moves at most every ``MIN_INTERVAL_MS``
-(superqt's ``qthrottled``: always ending on the newest t), so playback keeps
-its rate; the panel slows it further while the model runs.
+Moving the marker repaints part of the plot (pyqtgraph: Python work on the
+GUI thread), which costs more than drawing a playback frame; the marker
+therefore moves at most every ``MIN_INTERVAL_MS`` (superqt's ``qthrottled``:
+always ending on the newest t). While the model runs it moves ``slowly``:
+twice a second, the first time after half a second, so a short sample leaves
+the plot alone until it ends.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem
 from superqt.utils import qthrottled
 
 MIN_INTERVAL_MS = 33
+SLOW_INTERVAL_MS = 500
 
 
 class SchedulePlot(pg.PlotWidget):
@@ -48,7 +51,8 @@ class SchedulePlot(pg.PlotWidget):
         for item in (self.alpha_curve, self.snr_curve):
             item.curve.setCacheMode(cached)
         self._t = 0
-        self._move_marker = qthrottled(lambda: self.marker.setValue(self._t), MIN_INTERVAL_MS, parent=self)
+        self._move_marker = qthrottled(self._place_marker, MIN_INTERVAL_MS, parent=self)
+        self._move_marker_slowly = qthrottled(self._place_marker, SLOW_INTERVAL_MS, leading=False, parent=self)
 
     def set_curves(self, t: np.ndarray, alpha_bar: np.ndarray, snr: np.ndarray) -> None:
         # Log axis: leave out t = 0 where SNR is infinite. ~250 points draw the smooth curves.
@@ -58,16 +62,20 @@ class SchedulePlot(pg.PlotWidget):
         self.setXRange(0, float(t[-1]), padding=0.01)
         self.snr_one_label.setPos(float(t[-1]) * 0.5, 0.0)
 
-    def set_t(self, t: int, now: bool = False) -> None:
-        """Move the marker to ``t``: at the throttled rate, or ``now`` (a step the user stopped on)."""
+    def set_t(self, t: int, now: bool = False, slowly: bool = False) -> None:
+        """Move the marker to ``t``: at the throttled rate, ``now`` (a step the user stopped on), or
+        ``slowly`` (while the model runs)."""
         self._t = int(t)
+        if slowly:
+            self._move_marker_slowly()
+            return
+        self._move_marker_slowly.cancel()
         self._move_marker()
         if now:
             self._move_marker.flush()
 
-    def set_marker_interval(self, ms: int) -> None:
-        """The most often the marker moves (the panel slows it while the model runs)."""
-        self._move_marker.setTimeout(int(ms))
+    def _place_marker(self) -> None:
+        self.marker.setValue(self._t)
 
     def t(self) -> int:
         return self._t

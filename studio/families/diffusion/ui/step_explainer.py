@@ -3,8 +3,8 @@
 What it says is in ``explain_content`` (Qt-free). When it says it follows
 what the user does without getting in the way of the pictures:
 
-- while a sample records, the pane says what sampling does (the numbers of
-  steps flying past at 20 a second could not be read, and drawing them
+- while a sample records, its title says so and the rest waits (the numbers
+  of steps flying past at 20 a second could not be read, and drawing them
   would take time from the model);
 - while playback moves, its text follows at most every ``PLAYING_INTERVAL_MS``
   and its formulas every ``PLAYING_FORMULAS_MS`` (superqt's ``qthrottled``:
@@ -45,13 +45,11 @@ class StepExplainer(QObject):
         self.landmarks = content.ScheduleLandmarks.of(schedule)
 
     def sampling(self, sampler: str, steps: int) -> None:
-        """A sample started: say what happens until it ends."""
+        """A sample started: the title says so; the text and formulas change when it ends (re-laying
+        them out, and drawing formulas, would take time from the model the user is waiting for)."""
         self._cancel()
         self._after_paint = False
-        self.pane.set_title("Explain: sampling")
-        html, equations = content.sampling_explanation(sampler, steps)
-        self.pane.set_text(html)
-        self.pane.set_equations(equations)
+        self.pane.set_title(f"Explain: sampling with {sampler.upper()}, {steps} steps… (then the step shown)")
 
     def frame_shown(self) -> None:
         """The panel shows another step (its picture is not painted yet)."""
