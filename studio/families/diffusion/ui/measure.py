@@ -1,31 +1,21 @@
 """Benchmark measurements of the real diffusion panel, driven offscreen (``python -m studio.bench``).
 
-They live beside the panel because they drive its widgets; the benchmark
-(studio/bench/diffusion.py) calls them. Nothing here is used by the app.
+Built on studio.ui.measure.common; the benchmark (studio/bench/diffusion.py)
+calls them. Nothing here is used by the app.
 """
 
 from __future__ import annotations
 
-import os
 import time
 
-
-def _app():
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
-    return QApplication.instance() or QApplication([])
-
-
-class PanelMeasureError(RuntimeError):
-    """The panel did not get where the measurement needs it."""
+from studio.ui.measure.common import MeasureError, offscreen_app
 
 
 def _open_panel(checkpoint: str):
     from studio.families.diffusion.ui.panel import DiffusionPanel
     from studio.ui.context import AppContext
 
-    app = _app()
+    app = offscreen_app()
     ctx = AppContext("onnx", "cpu")
     ctx.checkpoints["diffusion"] = checkpoint
     panel = DiffusionPanel(ctx)
@@ -36,7 +26,7 @@ def _open_panel(checkpoint: str):
         app.processEvents()
         time.sleep(0.001)
     if panel.running:
-        raise PanelMeasureError("the panel's first sample did not finish within 60 s")
+        raise MeasureError("the panel's first sample did not finish within 60 s")
     return app, ctx, panel
 
 
@@ -90,7 +80,7 @@ def measure_sample_in_app(checkpoint: str, runs: dict[tuple[str, int], int],
                 panel.rendered.disconnect(final_arrived)
                 view.painted.disconnect(painted)
                 if "t" not in done:
-                    raise PanelMeasureError(f"{sampler}-{steps}: the finished sample was not painted within 120 s")
+                    raise MeasureError(f"{sampler}-{steps}: the finished sample was not painted within 120 s")
                 times.append((done["t"] - t0) * 1000.0)
     finally:
         _close(app, ctx, panel)
