@@ -48,8 +48,8 @@ class DiffusionFuzz:
         renderer = panel.bridge.renderer
         submit = renderer.submit
 
-        def watched_submit(channel, request):
-            seq = submit(channel, request)
+        def watched_submit(channel, request, *more):
+            seq = submit(channel, request, *more)
             if channel == "diffusion.sample":
                 self.submitted.append((seq, request))
                 self.cancelled_at = None

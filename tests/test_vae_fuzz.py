@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 
 from conftest import REPO
 from gui_fuzz import choose, click, combo_step, drag, drag_slider, pick, random_point, rss_mib
+from studio.engine.renderer import run_to_end
 from studio.engine.runtime import RuntimePool
 from studio.families.vae import ops as vae_ops
 from studio.families.vae.state import MAP_GRID, SPAN
@@ -108,7 +109,7 @@ class VaeFuzz:
         slice_of_request = tuple(round(float(v), 6) for i, v in enumerate(manifold.base_z) if i not in manifold.dims)
         assert (manifold.dims,) + slice_of_request == state.map_slice(), "the map shows an older slice"
         assert (manifold.grid, manifold.span) == (MAP_GRID, SPAN)
-        np.testing.assert_array_equal(panel.manifold.image(), vae_ops.manifold(self.pool, manifold).image)
+        np.testing.assert_array_equal(panel.manifold.image(), run_to_end(vae_ops.manifold(self.pool, manifold)).image)
 
         if state.interpolation_ready():
             strip = panel.results["interpolate"].request
@@ -125,7 +126,7 @@ class VaeFuzz:
             for backend in ("onnx", "torch"):
                 target = vae_ops.Target(str(checkpoint), backend, "cpu")
                 dim = self.pool.get(checkpoint).config["latent_dim"]
-                vae_ops.manifold(self.pool, vae_ops.VaeManifold(target, (0.0,) * dim, (0, 1), MAP_GRID, SPAN))
+                run_to_end(vae_ops.manifold(self.pool, vae_ops.VaeManifold(target, (0.0,) * dim, (0, 1), MAP_GRID, SPAN)))
         for checkpoint in (1, 0):
             for backend in ("torch", "onnx"):
                 choose(self.qtbot, self.panel.picker, checkpoint)
