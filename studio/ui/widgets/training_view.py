@@ -68,6 +68,8 @@ class TrainingView(QWidget):
         right_split.addWidget(bottom)
         right_split.setSizes([300, 400])  # the bottom row must hold the previews at 2x
         self.splitters = {"bottom": bottom, "runs_and_log": runs_and_log, "right": right_split}
+        for name, splitter in self.splitters.items():
+            splitter.setObjectName(name)  # named: the window remembers where the user put them
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
@@ -76,6 +78,7 @@ class TrainingView(QWidget):
         rv.addWidget(right_split, 1)
 
         split = QSplitter(Qt.Horizontal)
+        split.setObjectName("form_and_views")
         split.addWidget(scroll)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
