@@ -87,6 +87,8 @@ class VaeFuzz:
             self.qtbot.waitUntil(renderer.idle, timeout=WAIT)
             QApplication.processEvents()
             self.qtbot.wait(5)
+            # The map follows an off-plane drag throttled: its last redraw may still be due.
+            self.qtbot.waitUntil(lambda: not self.panel.redraw_owed(), timeout=WAIT)
             if renderer.idle():
                 return
         pytest.fail("the renderer never came to rest")

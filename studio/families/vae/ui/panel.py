@@ -288,6 +288,10 @@ class VAEPanel(RenderPanel):
         if self.state.map_slice() != self._manifold_slice:
             self._follow_slice()
 
+    def redraw_owed(self) -> bool:
+        """True while the map still shows an older slice and its throttled redraw is yet to fire."""
+        return bool(self.checkpoint) and self.state.map_slice() != self._manifold_slice
+
     def _axes_changed(self) -> None:
         self.state.set_map_dims(self.dim_x.value(), self.dim_y.value())
         self._show_dims()
