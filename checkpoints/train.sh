@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Retrain the shipped checkpoints from the MNIST digits in ../shared/datasets/mnist.
-# Usage: bash checkpoints/train.sh [classifier|vae2d|vae16d|ddpm|dcgan|stylegan|cyclegan|vae16d_beta ...]   (default: all but the sweep)
+# Usage: bash checkpoints/train.sh [classifier|vae2d|vae16d|ddpm|dcgan|stylegan|cyclegan|cyclegan_no_semantic|vae16d_beta ...]   (default: all but the sweep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 RUNS=${RUNS:-runs}  # training runs (checkpoints, logs); the shipped files go to studio/checkpoints/
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(classifier vae2d vae16d ddpm dcgan stylegan cyclegan)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(classifier vae2d vae16d ddpm dcgan stylegan cyclegan cyclegan_no_semantic)
 for t in "${targets[@]}"; do
   case "$t" in
     classifier) $PY -m studio.train classifier --steps 4000 --batch-size 128 --lr 2e-3 --schedule cosine --holdout 1000 \
@@ -41,6 +41,11 @@ for t in "${targets[@]}"; do
               --device cpu --width 12 --blocks 3 --semantic-weight 1 --checkpoint-every 500 \
               --out "$RUNS"/cyclegan_digits --export studio/checkpoints/cyclegan_digits.safetensors
             $PY checkpoints/evaluate_cyclegan.py studio/checkpoints/cyclegan_digits.safetensors --write-metrics ;;
+    # The same CycleGAN without the semantic loss: the panel's "Semantic loss" switch compares the two.
+    cyclegan_no_semantic) $PY -m studio.train cyclegan --steps 6000 --batch-size 4 --lr 2e-4 --holdout 1000 --threads 1 \
+              --device cpu --width 12 --blocks 3 --semantic-weight 0 --checkpoint-every 500 \
+              --out "$RUNS"/cyclegan_digits_no_semantic --export studio/checkpoints/cyclegan_digits_no_semantic.safetensors
+            $PY checkpoints/evaluate_cyclegan.py studio/checkpoints/cyclegan_digits_no_semantic.safetensors --write-metrics ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done

@@ -13,7 +13,8 @@ import pytest
 TINY = {"width": 4, "blocks": 1, "image_size": 32, "channels": 1}
 
 
-def make_cyclegan_checkpoint(path, seed: int = 0, sidecars: bool = False, digits: bool = True, **config):
+def make_cyclegan_checkpoint(path, seed: int = 0, sidecars: bool = False, digits: bool = True,
+                             semantic_weight: float = 0.0, metrics: dict | None = None, **config):
     import torch
 
     from studio.core.checkpoint import Checkpoint, save_checkpoint
@@ -24,8 +25,9 @@ def make_cyclegan_checkpoint(path, seed: int = 0, sidecars: bool = False, digits
     cfg = CycleGANConfig.from_dict({**TINY, **config})
     model = CycleGenerators(cfg).eval()
     weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    full = {**cfg.to_dict(), "digits": digits, "domain_a": "handwritten", "domain_b": "printed"}
-    ckpt = Checkpoint("cyclegan", full, weights, "random", 0)
+    full = {**cfg.to_dict(), "digits": digits, "domain_a": "handwritten", "domain_b": "printed",
+            "semantic_weight": semantic_weight}
+    ckpt = Checkpoint("cyclegan", full, weights, "random", 0, metrics=dict(metrics or {}))
     if sidecars:
         return export_checkpoint(ckpt, path)[0]
     return save_checkpoint(ckpt, path)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from conftest import REPO, images_differ
-from cyclegan_fixtures import cyclegan_path, cyclegan_rgb_path  # noqa: F401 - fixtures
+from cyclegan_fixtures import cyclegan_path, cyclegan_rgb_path, make_cyclegan_checkpoint  # noqa: F401 - fixtures
 from studio.families.cyclegan.ui.panel import NO_CHECKPOINT, CycleGanPanel
 from studio.ui import theme
 from studio.ui.context import AppContext
@@ -511,3 +511,42 @@ def test_hostile_checkpoints_are_one_line_and_leave_the_panel_working(qtbot, pan
         assert name in text and "\n" not in text and theme.ERROR in panel.status.styleSheet(), (name, text)
     assert not marker.exists()
     assert panel.state.current() is shown and panel.views.translation.image() is shown.translation
+
+
+def test_the_semantic_loss_switch_translates_the_same_picture_with_the_partner_model(qtbot, tmp_path):
+    with_loss = make_cyclegan_checkpoint(tmp_path / "with.safetensors", seed=3, sidecars=True, semantic_weight=1.0,
+                                         metrics={"label_kept_AtoB": 0.97, "label_kept_BtoA": 0.99})
+    without = make_cyclegan_checkpoint(tmp_path / "without.safetensors", seed=4, sidecars=True,
+                                       metrics={"label_kept_AtoB": 0.55, "label_kept_BtoA": 0.6})
+    ctx = AppContext("onnx", "cpu")
+    ctx.checkpoints["cyclegan"] = str(with_loss)
+    panel = CycleGanPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.show()
+    try:
+        qtbot.waitUntil(panel.has_first_image, timeout=WAIT)
+        switch = panel.controls.semantic
+        assert switch.isChecked()  # this model trained with the loss
+        # Its partner opened (File > Open adds it to the list), then back: the one beside it is chosen.
+        with translated(qtbot, panel):
+            panel.open_checkpoint(str(without))
+        assert not switch.isChecked() and switch.isEnabled()
+        with translated(qtbot, panel):
+            panel.open_checkpoint(str(with_loss))
+        assert switch.isEnabled() and "without 55% / 60%" in switch.toolTip()
+        before = panel.state.current()
+        with translated(qtbot, panel):
+            qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)
+        after = panel.state.current()
+        assert panel.checkpoint == str(without) and not switch.isChecked()
+        assert after.name == before.name and np.array_equal(after.input, before.input)  # the same picture
+        assert images_differ(after.translation, before.translation)  # through the other model
+        explained = panel.explain.text.text
+        qtbot.waitUntil(lambda: "trained <b>without</b> the semantic loss" in explained(), timeout=WAIT)
+        assert "with the semantic loss 97% / 99%, without 55% / 60%" in explained()
+        with translated(qtbot, panel):
+            qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)
+        assert panel.checkpoint == str(with_loss) and switch.isChecked()
+        assert np.array_equal(panel.state.current().input, before.input)
+    finally:
+        ctx.bridge.shutdown()

@@ -103,3 +103,25 @@ def test_printed_digits_dropped_as_scans_translate_to_handwriting_keeping_the_di
     read_out = np.array([i.readings.translation.label for i in result.images])
     assert (read_in == labels).mean() >= 0.9 and (read_out == labels).mean() >= 0.9
     assert np.mean([i.cycle_l1 < i.translation_l1 for i in result.images]) >= 0.8
+
+
+def test_the_shipped_pair_shows_what_the_semantic_loss_does(shipped, held_out):
+    """The model trained without the semantic loss ships beside it (the panel's switch): the same task,
+    and it keeps fewer digits, as stated in its metrics and measured here on held-out digits."""
+    from studio.core.checkpoint import read_metadata
+    from studio.engine.runtime import ModelRuntime
+    from studio.evaluation.features import load_extractor
+    from studio.families.cyclegan.state import ModelFacts, semantic_partner
+    from studio.families.cyclegan.ops import translate_arrays
+
+    plain_path = SHIPPED.with_name("cyclegan_digits_no_semantic.safetensors")
+    with_loss = ModelFacts.from_metadata(str(SHIPPED), read_metadata(SHIPPED))
+    partner = semantic_partner(with_loss, [(str(plain_path), read_metadata(plain_path))])
+    assert partner is not None and partner.semantic_weight == 0 and with_loss.semantic_weight > 0
+    assert partner.label_kept[0] < with_loss.label_kept[0] and partner.label_kept[1] < with_loss.label_kept[1]
+    plain = ModelRuntime(plain_path)
+    x, labels = held_out["AtoB"]
+    classify = load_extractor()
+    kept = {name: (classify(translate_arrays(model, x, "AtoB", "onnx", "cpu")[0]).probs.argmax(axis=1)
+                   == labels).mean() for name, model in (("with", shipped), ("without", plain))}
+    assert kept["with"] - kept["without"] >= 0.1, kept

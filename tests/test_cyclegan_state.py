@@ -9,7 +9,9 @@ from studio.engine.requests import Target
 from studio.families.cyclegan.ops import (
     CycleResult, CycleTranslate, DigitReading, Fitting, FolderProgress, Readings, TranslatedImage,
 )
-from studio.families.cyclegan.state import CyclePanelState, FolderJob, ModelFacts, domain_name, failure_line
+from studio.families.cyclegan.state import (
+    CyclePanelState, FolderJob, ModelFacts, domain_name, failure_line, semantic_comparison, semantic_partner,
+)
 
 META = {"family": "cyclegan", "step": 1200,
         "config": {"domain_a": "handwritten", "domain_b": "printed", "digits": True, "channels": 1, "image_size": 32,
@@ -144,3 +146,23 @@ def test_the_folder_job_rules_and_summaries(tmp_path):
     job.update(FolderProgress(3, 3, ("a.png",), (("gone.png", "no such file or folder"),), 20.0, 0.1, True))
     assert not job.running and job.failures() == ["gone.png: no such file or folder"]
     assert job.summary().startswith(f"done: 2 of 3 written to {tmp_path / 'out'}, 1 failed")
+
+
+def test_the_semantic_partner_is_the_same_task_with_the_loss_flipped_same_folder_first():
+    def meta(semantic, **config):
+        return {**META, "config": {**META["config"], "semantic_weight": semantic, **config},
+                "metrics": {"label_kept_AtoB": 0.97 if semantic else 0.61, "label_kept_BtoA": 0.99 if semantic else 0.7}}
+
+    model = ModelFacts.from_metadata("/ship/with.safetensors", meta(1))
+    candidates = [("/ship/with.safetensors", meta(1)),          # itself
+                  ("/elsewhere/without.safetensors", meta(0)),  # a partner, in another folder
+                  ("/ship/other_size.safetensors", meta(0, image_size=64)),  # another task
+                  ("/ship/also_with.safetensors", meta(2)),     # the loss on as well: no contrast
+                  ("/ship/without.safetensors", meta(0))]       # a partner beside it
+    assert semantic_partner(model, candidates).checkpoint == "/ship/without.safetensors"
+    assert semantic_partner(model, candidates[:2]).checkpoint == "/elsewhere/without.safetensors"
+    assert semantic_partner(model, candidates[:1] + candidates[2:4]) is None
+    partner = semantic_partner(model, candidates)
+    assert semantic_comparison(model, partner) == semantic_comparison(partner, model) == (
+        "Digit kept (held out, handwritten→printed / back): with the semantic loss 97% / 99%, without 61% / 70%.")
+    assert semantic_comparison(model, None) == ""

@@ -85,6 +85,41 @@ class ModelFacts:
                 f"cycle λ {self.cycle_weight:g}, identity {self.identity_weight:g}{semantic}, step {self.step}{kept}")
 
 
+    def differs_only_in_semantic_loss(self, other: "ModelFacts") -> bool:
+        """The same translation task trained with the semantic loss on in one and off in the other:
+        the pair the panel's semantic-loss switch flips between."""
+        same_task = ((self.domain_a, self.domain_b, self.digits, self.channels, self.image_size)
+                     == (other.domain_a, other.domain_b, other.digits, other.channels, other.image_size))
+        return same_task and (self.semantic_weight > 0) != (other.semantic_weight > 0)
+
+
+def semantic_partner(model: ModelFacts, candidates: list[tuple[str, dict[str, Any]]]) -> ModelFacts | None:
+    """Among (path, metadata) of other checkpoints, the one that differs from ``model`` only in the
+    semantic loss, or None. One in the same folder comes first (the shipped pair, or a user's two runs
+    side by side); otherwise the first in the order given."""
+    here = Path(model.checkpoint).resolve().parent
+    for path, meta in sorted(candidates, key=lambda c: Path(c[0]).resolve().parent != here):
+        if Path(path).resolve() == Path(model.checkpoint).resolve():
+            continue
+        other = ModelFacts.from_metadata(path, meta)
+        if model.differs_only_in_semantic_loss(other):
+            return other
+    return None
+
+
+def semantic_comparison(model: ModelFacts, partner: ModelFacts | None) -> str:
+    """One sentence: how often each of the pair keeps the digit, as measured on held-out digits."""
+    if partner is None:
+        return ""
+    with_loss, without = (model, partner) if model.semantic_weight > 0 else (partner, model)
+
+    def kept(m: ModelFacts) -> str:
+        a, b = m.label_kept
+        return f"{a:.0%} / {b:.0%}" if a is not None and b is not None else "not measured"
+    return (f"Digit kept (held out, {model.domain_a}→{model.domain_b} / back): with the semantic loss "
+            f"{kept(with_loss)}, without {kept(without)}.")
+
+
 def _run_dataset(meta: dict[str, Any], digits: bool) -> str:
     """What domain A is called when it is the run's own dataset (config domain_a ""): the MNIST digits
     (the trainers' default, IDX files) are "handwritten"; another dataset goes by its name."""
@@ -176,11 +211,13 @@ class CyclePanelState:
     # translates these, not the older ones on screen; a failed request goes back to those.
     pending: tuple[tuple, tuple, bool] | None = None
     folder: FolderJob = field(default_factory=FolderJob)
+    partner: ModelFacts | None = None  # the same task with the semantic loss flipped, if one is at hand
 
     # --- the model ------------------------------------------------------------------
     def open(self, path: str, meta: dict[str, Any]) -> None:
         """A new checkpoint: its pictures are stale (the same sources translate again)."""
         self.model = ModelFacts.from_metadata(path, meta)
+        self.partner = None
         self.result = None
         self.selected = 0
 

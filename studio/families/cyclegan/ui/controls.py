@@ -8,7 +8,7 @@ decides (studio.families.cyclegan.state).
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QButtonGroup, QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 from studio.families.cyclegan.ops import DEFAULT_OVERLAP
 from studio.ui import theme
@@ -61,6 +61,7 @@ class ControlsRow(QWidget):
     sampleRequested = Signal()
     openRequested = Signal()
     saveRequested = Signal(str)  # "translation" or "strip"
+    semanticToggled = Signal(bool)  # the user asks for the model with (True) or without the semantic loss
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -80,6 +81,9 @@ class ControlsRow(QWidget):
         self.sample_button = QPushButton("Sample digit")
         self.sample_button.setToolTip("Translate a held-out digit of the input domain (one the model never saw)")
         self.open_button = QPushButton("Open pictures…")
+        self.semantic = QCheckBox("Semantic loss")
+        self.semantic.setEnabled(False)
+        self.semantic.clicked.connect(self.semanticToggled)
         self.save_button = QPushButton("Save translation…")
         self.save_strip_button = QPushButton("Save strip…")
         self.save_strip_button.setToolTip("input | translation | round trip, as one PNG")
@@ -90,6 +94,8 @@ class ControlsRow(QWidget):
         row.addSpacing(12)
         row.addWidget(self.sample_button)
         row.addWidget(self.open_button)
+        row.addSpacing(12)
+        row.addWidget(self.semantic)
         row.addStretch(1)
         row.addWidget(self.save_button)
         row.addWidget(self.save_strip_button)
@@ -104,6 +110,17 @@ class ControlsRow(QWidget):
         fit = self.fit.currentData()
         self.overlap.setEnabled(fit == "tile")
         self.fitChanged.emit(fit)
+
+    def show_semantic(self, on: bool, partner_available: bool, comparison: str) -> None:
+        """Ticked when the model on screen trained with the semantic loss; usable when its partner exists."""
+        self.semantic.setChecked(on)
+        self.semantic.setEnabled(partner_available)
+        self.semantic.setToolTip(
+            ("Switch to the same CycleGAN trained " + ("without" if on else "with")
+             + " CyCADA's semantic loss and translate the same picture. " + comparison)
+            if partner_available else
+            "CyCADA's semantic loss: a frozen digit classifier must read the translation as the input's digit. "
+            "No checkpoint of this task trained " + ("without" if on else "with") + " it is open to compare.")
 
     def enable(self, has_model: bool, can_sample: bool, has_picture: bool) -> None:
         for widget in (self.toggle, self.fit, self.open_button):

@@ -5,7 +5,7 @@ A plain function of the panel's state (no Qt): the pane shows the sentences and 
 
 from __future__ import annotations
 
-from studio.families.cyclegan.state import CyclePanelState
+from studio.families.cyclegan.state import CyclePanelState, semantic_comparison
 
 ADVERSARIAL = (r"\mathcal{L}_{GAN}(G_{AB}, D_B) = \mathbb{E}_b\,[(D_B(b) - 1)^2]"
                r" + \mathbb{E}_a\,[D_B(G_{AB}(a))^2]")
@@ -42,6 +42,12 @@ def explain(state: CyclePanelState) -> tuple[str, list[str]]:
     if m is not None and m.semantic_weight > 0:
         lines.append("This model also trained with the <b>semantic</b> loss (CyCADA): a frozen digit classifier "
                      "must read the translation as the input's digit, which plain CycleGAN does not promise.")
+    elif m is not None:
+        lines.append("This model trained <b>without</b> the semantic loss: nothing but the cycle asks the "
+                     "translation to keep the digit, so it may turn a 4 into a 9 and still come back as a 4.")
+    if m is not None and state.partner is not None:
+        lines.append(semantic_comparison(m, state.partner)
+                     + " The <b>Semantic loss</b> switch translates the same picture with the other model.")
     image = state.current()
     if image is None:
         lines.append("<i>Drop a picture to see the round trip measured.</i>")

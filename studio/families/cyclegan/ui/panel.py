@@ -13,11 +13,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from studio.core.checkpoint import CheckpointError
+from studio.core.checkpoint import CheckpointError, read_metadata
 from studio.data.images import save_png
 from studio.engine.renderer import RenderResult
 from studio.families.cyclegan import ops
-from studio.families.cyclegan.state import MAX_PICTURES, CyclePanelState
+from studio.families.cyclegan.state import MAX_PICTURES, CyclePanelState, semantic_comparison, semantic_partner
 from studio.families.cyclegan.ui import drops, samples
 from studio.families.cyclegan.ui.controls import ControlsRow
 from studio.families.cyclegan.ui.explain import explain
@@ -68,6 +68,7 @@ class CycleGanPanel(drops.PictureDrops, RenderPanel):
         c.sampleRequested.connect(self.sample_digit)
         c.openRequested.connect(self.choose_pictures)
         c.saveRequested.connect(self.save_dialog)
+        c.semanticToggled.connect(self.switch_semantic_loss)
 
         self.views = TripletViews()
         self.views.clear(DROP_HERE)
@@ -129,7 +130,9 @@ class CycleGanPanel(drops.PictureDrops, RenderPanel):
             self.views.clear(NO_CHECKPOINT)
             self.show_error(NO_CHECKPOINT)
 
-    def open_checkpoint(self, path: str) -> None:
+    def open_checkpoint(self, path: str, keep_picture: bool = False) -> None:
+        """Open a CycleGAN checkpoint; ``keep_picture`` translates the picture on screen again, even
+        the panel's own sample digit (the semantic-loss switch compares two models on one picture)."""
         try:
             meta = self.picker.select(path)
         except CheckpointError as exc:
@@ -142,12 +145,36 @@ class CycleGanPanel(drops.PictureDrops, RenderPanel):
         self.views.clear("translating…")
         self.views.set_titles(self.state.view_titles())
         self.pictures.show_state(self.state)
+        self._find_semantic_partner()
         self._enable()
-        if self.state.wanted()[0] and not self.state.wanted()[2]:
+        if self.state.wanted()[0] and (keep_picture or not self.state.wanted()[2]):
             self.translate()  # the user's pictures, through the new model
         else:
             self.sample_digit()
         self._show_explain()
+
+    def _find_semantic_partner(self) -> None:
+        """Look among the picker's checkpoints for this task trained with the semantic loss flipped."""
+        candidates = []
+        for index in range(self.picker.count()):
+            path = self.picker.itemData(index)
+            try:
+                candidates.append((path, read_metadata(path)))
+            except CheckpointError:
+                continue  # an unreadable file in the list is no partner; opening it says why
+        self.state.partner = semantic_partner(self.state.model, candidates)
+        model, partner = self.state.model, self.state.partner
+        self.controls.show_semantic(model.semantic_weight > 0, partner is not None,
+                                    semantic_comparison(model, partner))
+
+    def switch_semantic_loss(self, wanted_on: bool) -> None:
+        """The semantic-loss switch: the same picture through the model trained with (or without) it."""
+        partner = self.state.partner
+        if partner is None or (partner.semantic_weight > 0) != wanted_on:
+            self.controls.show_semantic(self.state.model.semantic_weight > 0 if self.state.model else False,
+                                        partner is not None, semantic_comparison(self.state.model, partner))
+            return
+        self.open_checkpoint(partner.checkpoint, keep_picture=True)
 
     def _checkpoint_updated(self, family: str, path: str) -> None:
         if family == "cyclegan" and self.checkpoint:
