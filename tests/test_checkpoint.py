@@ -259,3 +259,39 @@ def test_a_passed_fit_check_is_remembered_for_that_file_only(tmp_path, monkeypat
     other = save_checkpoint(vae_checkpoint({"beta": 2.0}), tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="the model was built again"):
         check_fits_model(*read_checkpoint_file(other))
+
+
+def test_scalars_keep_their_shape_and_files_holding_them_as_one_element_still_fit(tmp_path):
+    """A BatchNorm's batch count is 0-d: it is written 0-d, and an older file holding it as shape (1,)
+    still fits the model (torch loads it as the scalar)."""
+    import torch
+
+    from studio.core.checkpoint import Checkpoint, check_fits_model, load_checkpoint, save_checkpoint
+    from studio.core.family import get_family
+
+    cfg = {"width": 8}
+    model = get_family("dcgan").build_model(cfg)
+    weights = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    scalars = [k for k, v in weights.items() if v.ndim == 0]
+    assert scalars  # the generator has BatchNorm
+    path = save_checkpoint(Checkpoint("dcgan", cfg, weights), tmp_path / "g.safetensors")
+    loaded = load_checkpoint(path)
+    assert all(loaded.weights[k].shape == () for k in scalars)
+    check_fits_model(loaded)
+    old_style = {k: (v.reshape(1) if k in scalars else v) for k, v in weights.items()}
+    check_fits_model(Checkpoint("dcgan", cfg, old_style, path=tmp_path / "old"))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in old_style.items()})
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        bad = {**weights, scalars[0]: np.zeros(2, np.int64)}
+        check_fits_model(Checkpoint("dcgan", cfg, bad, path=tmp_path / "bad"))
+
+
+def test_every_shipped_checkpoint_fits_its_model():
+    """What ``main.py --checkpoint FILE`` checks before any window opens, for each shipped file."""
+    from studio.core.checkpoint import check_fits_model, load_checkpoint
+    from studio.core.paths import shipped_checkpoint_dir
+
+    files = sorted(shipped_checkpoint_dir().glob("*.safetensors"))
+    assert len(files) >= 8  # every family that ships one, and the CycleGAN pair
+    for path in files:
+        check_fits_model(load_checkpoint(path))

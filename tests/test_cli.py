@@ -127,3 +127,17 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
         assert out.returncode == 2, (args, out.stderr)
         assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").glob("*.safetensors"))
+
+
+def test_a_batchnorm_gan_resumes_from_the_command_line_and_its_export_opens(tmp_path, mnist_small):
+    """The DCGAN's generator has BatchNorm, whose batch count is a 0-d tensor: saved, checked and
+    resumed with its shape (it once came back as shape (1,) and no longer fitted the model)."""
+    data, run_dir, export = _digits(tmp_path, mnist_small), tmp_path / "run", tmp_path / "dcgan.safetensors"
+    common = ("--out", str(run_dir), "--threads", "1")
+    first = run("-m", "studio.train", "dcgan", "--data", str(data), "--steps", "3", "--batch-size", "16",
+                "--set", "width=8", "--holdout", "16", *common)
+    assert first.returncode == 0, first.stderr
+    resumed = run("-m", "studio.train", "--resume", "--steps", "5", "--export", str(export), *common)
+    assert resumed.returncode == 0 and "resumed at step 3" in resumed.stdout, resumed.stderr
+    shot = run("main.py", "--checkpoint", str(export), "--screenshot", str(tmp_path / "gan.png"))
+    assert shot.returncode == 0 and (tmp_path / "gan.png").exists(), shot.stderr

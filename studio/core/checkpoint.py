@@ -19,7 +19,7 @@ import numpy as np
 
 from studio.core.checkpoint_checks import (
     FORMAT_VERSION, HEAD_BYTES, METADATA_KEY, CheckpointError, check_head, invalid_safetensors,
-    one_line, parse_errors, parse_json, refuse_non_finite, show, validated_metadata,
+    one_line, parse_errors, parse_json, refuse_non_finite, same_shape, show, validated_metadata,
 )
 
 __all__ = [
@@ -74,10 +74,12 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, np.ndarray] = {}
+    # np.require, not np.ascontiguousarray: that turns a 0-d array (a BatchNorm's batch count) into
+    # shape (1,), which then no longer fits the model's shape ().
     for name, arr in ckpt.weights.items():
-        tensors[MODEL_PREFIX + name] = np.ascontiguousarray(arr)
+        tensors[MODEL_PREFIX + name] = np.require(arr, requirements="C")
     for name, arr in ckpt.training_state.items():
-        tensors[name] = np.ascontiguousarray(arr)
+        tensors[name] = np.require(arr, requirements="C")
     header = {METADATA_KEY: json.dumps(ckpt.metadata())}
     data = save(tensors, metadata=header)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -235,7 +237,7 @@ def _compare_with_model(ckpt: Checkpoint, spec, where: Path | str) -> None:
         ) from exc
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in ckpt.weights.items()}
-    wrong = [k for k in expected if k in found and found[k] != expected[k]]
+    wrong = [k for k in expected if k in found and not same_shape(found[k], expected[k])]
     missing = [k for k in expected if k not in found]
     unknown = sorted(found.keys() - expected.keys())
     problems = []

@@ -188,3 +188,10 @@ def show(value: Any) -> str:
 def one_line(text: str, limit: int = 200) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[:limit] + "…"
+
+
+def same_shape(found: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """Whether a stored tensor's shape fits the model's. A scalar (BatchNorm's batch count, Adam's step)
+    stored as shape (1,) counts as the scalar: files written before 0-d tensors were kept 0-d hold
+    them so, and torch loads them as the scalar."""
+    return tuple(found) == tuple(expected) or (tuple(expected) == () and tuple(found) == (1,))

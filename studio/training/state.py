@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from studio.core.checkpoint import MODEL_PREFIX, OPTIMIZER_PREFIX, RNG_PREFIX, Checkpoint, CheckpointError
+from studio.core.checkpoint_checks import same_shape
 
 if TYPE_CHECKING:
     from studio.training.trainer import Trainer
@@ -157,7 +158,7 @@ def check_shapes(trainer_cls, config: dict, ckpt_shapes: dict[str, tuple[int, ..
         if any(k.startswith(prefix) for k in ckpt_shapes):
             expect.update({prefix + k: tuple(v.shape) for k, v in module.state_dict().items()})
     wrong = [f"{k} is {tuple(ckpt_shapes[k])}, the model needs {s}"
-             for k, s in expect.items() if k in ckpt_shapes and tuple(ckpt_shapes[k]) != s]
+             for k, s in expect.items() if k in ckpt_shapes and not same_shape(ckpt_shapes[k], s)]
     missing = [k for k in expect if k not in ckpt_shapes]
     if wrong or missing:
         first = wrong[0] if wrong else f"{missing[0]} is missing"
