@@ -193,7 +193,11 @@ class ModelRuntime:
         An unreadable file is skipped (an export replaces it); a CUDA provider
         that cannot start is raised, since no export would help.
         """
-        for candidate in (sidecar_path(self.path, graph), cached_path(self.digest, graph)):
+        # The cache's path is worked out only if the sidecar will not do (platformdirs' import is
+        # on the way to the first picture otherwise).
+        candidates = (lambda: sidecar_path(self.path, graph), lambda: cached_path(self.digest, graph))
+        for where in candidates:
+            candidate = where()
             if not candidate.exists():
                 continue
             try:

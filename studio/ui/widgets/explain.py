@@ -18,9 +18,8 @@ GIL in a thread, slow the window's frames. A changed number costs ~10 ms there.
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -30,13 +29,20 @@ from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QSizePolicy, QToo
 from studio.ui import theme
 from studio.ui.mathtext import EquationError, draw_all, equation_mask  # noqa: F401 - re-exported
 
-_drawer: ProcessPoolExecutor | None = None
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+_drawer: "ProcessPoolExecutor | None" = None
 
 
-def _drawing_process() -> ProcessPoolExecutor:
-    """One helper process for every pane, started on first use ("spawn": never a fork of Qt)."""
+def _drawing_process() -> "ProcessPoolExecutor":
+    """One helper process for every pane, started on first use ("spawn": never a fork of Qt).
+    multiprocessing is imported here, after the first picture, not at the window's start."""
     global _drawer
     if _drawer is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         _drawer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_background_priority)
     return _drawer
