@@ -533,7 +533,7 @@ def test_the_semantic_loss_switch_translates_the_same_picture_with_the_partner_m
         assert not switch.isChecked() and switch.isEnabled()
         with translated(qtbot, panel):
             panel.open_checkpoint(str(with_loss))
-        assert switch.isEnabled() and "without 55% / 60%" in switch.toolTip()
+        assert switch.isEnabled() and "without 55.0% / 60.0%" in switch.toolTip()
         before = panel.state.current()
         with translated(qtbot, panel):
             qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)
@@ -543,7 +543,7 @@ def test_the_semantic_loss_switch_translates_the_same_picture_with_the_partner_m
         assert images_differ(after.translation, before.translation)  # through the other model
         explained = panel.explain.text.text
         qtbot.waitUntil(lambda: "trained <b>without</b> the semantic loss" in explained(), timeout=WAIT)
-        assert "with the semantic loss 97% / 99%, without 55% / 60%" in explained()
+        assert "with the semantic loss 97.0% / 99.0%, without 55.0% / 60.0%" in explained()
         with translated(qtbot, panel):
             qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)
         assert panel.checkpoint == str(with_loss) and switch.isChecked()

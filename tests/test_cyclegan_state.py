@@ -164,5 +164,5 @@ def test_the_semantic_partner_is_the_same_task_with_the_loss_flipped_same_folder
     assert semantic_partner(model, candidates[:1] + candidates[2:4]) is None
     partner = semantic_partner(model, candidates)
     assert semantic_comparison(model, partner) == semantic_comparison(partner, model) == (
-        "Digit kept (held out, handwritten→printed / back): with the semantic loss 97% / 99%, without 61% / 70%.")
+        "Digit kept (held out, handwritten→printed / back): with the semantic loss 97.0% / 99.0%, without 61.0% / 70.0%.")
     assert semantic_comparison(model, None) == ""

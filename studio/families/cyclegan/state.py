@@ -115,7 +115,7 @@ def semantic_comparison(model: ModelFacts, partner: ModelFacts | None) -> str:
 
     def kept(m: ModelFacts) -> str:
         a, b = m.label_kept
-        return f"{a:.0%} / {b:.0%}" if a is not None and b is not None else "not measured"
+        return f"{a:.1%} / {b:.1%}" if a is not None and b is not None else "not measured"
     return (f"Digit kept (held out, {model.domain_a}→{model.domain_b} / back): with the semantic loss "
             f"{kept(with_loss)}, without {kept(without)}.")
 
