@@ -239,6 +239,14 @@ def test_tables_agree_and_show_failed_models():
     assert plain_table(report).splitlines()[1].startswith("real held-out digits (floor)  17.50")
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child: SIGINT handled as in a terminal. A test suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_cli_keeps_the_models_it_finished_when_interrupted(tmp_path, mnist):
     import signal
 
@@ -248,7 +256,7 @@ def test_cli_keeps_the_models_it_finished_when_interrupted(tmp_path, mnist):
     proc = subprocess.Popen([sys.executable, "-m", "studio.evaluate", "--checkpoint", str(VAE_2D), str(UNET),
                              "--n", "60", "--sampler", "ddpm", "--kid-subsets", "3", "--no-backend-timing",
                              "--json", str(out_json)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         deadline = time.time() + 240
         while not out_json.exists() and proc.poll() is None and time.time() < deadline:
