@@ -168,11 +168,28 @@ def options_from_args(args: argparse.Namespace, writer: bool = True):
     return TrainOptions(**values), None
 
 
+def _stop_on_signals() -> None:
+    """``kill`` (SIGTERM) stops a run as Ctrl+C does: it saves where it got to. And Ctrl+C works even
+    when the run was started in the background by a script (which starts it with SIGINT ignored)."""
+    import signal
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread (main() called from a test's thread): leave them
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     from studio.training.context import RunContext
 
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on its own usage errors
+    _stop_on_signals()
     writer = RunContext.main_from_env()
     try:
         opts, resume = options_from_args(args, writer)

@@ -141,3 +141,33 @@ def test_a_batchnorm_gan_resumes_from_the_command_line_and_its_export_opens(tmp_
     assert resumed.returncode == 0 and "resumed at step 3" in resumed.stdout, resumed.stderr
     shot = run("main.py", "--checkpoint", str(export), "--screenshot", str(tmp_path / "gan.png"))
     assert shot.returncode == 0 and (tmp_path / "gan.png").exists(), shot.stderr
+
+
+def test_kill_or_ctrl_c_of_a_run_started_in_the_background_saves_where_it_got_to(tmp_path, mnist_small):
+    """A script that starts training in the background gives it SIGINT ignored; ``kill`` sends SIGTERM.
+    Either way the run stops at once, saves its step and says how to go on."""
+    import signal
+    import time
+
+    data = _digits(tmp_path, mnist_small, n=256)
+    for number, sig in enumerate((signal.SIGTERM, signal.SIGINT)):
+        run_dir = tmp_path / f"run{number}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "studio.train", "vae", "--data", str(data), "--out", str(run_dir), "--steps",
+             "100000", "--batch-size", "16", "--latent-dim", "2", "--set", "width=8", "--set", "hidden=16",
+             "--holdout", "32", "--threads", "1"],
+            cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        try:
+            deadline = time.time() + 120
+            log = run_dir / "log.jsonl"
+            while (not log.exists() or not log.read_text().strip()) and time.time() < deadline:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130, err
+        assert "saved" in err and "--resume" in err and "Traceback" not in err
+        assert (run_dir / "last.safetensors").exists()
