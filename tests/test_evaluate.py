@@ -276,3 +276,15 @@ def test_milliseconds_read_without_exponents():
     from studio.evaluation.tables import formatted
 
     assert [formatted(v, "ms") for v in (0.0681, 1.5, 449.2, 4960.4, None)] == ["0.0681", "1.5", "449", "4,960", "—"]
+
+
+def test_a_dcgan_is_evaluated_through_its_descriptor_like_any_generator():
+    from studio.evaluation.sampling import sample_images
+
+    runtime = ModelRuntime(SHIPPED / "dcgan_mnist.safetensors")
+    images, ms = sample_images(runtime, 12, seed=3, options={})
+    assert images.shape == (12, 1, 28, 28) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0 and ms > 0
+    np.testing.assert_array_equal(images, sample_images(runtime, 12, seed=3, options={})[0])  # seeded
+    assert np.abs(images - sample_images(runtime, 12, seed=4, options={})[0]).mean() > 0.05
+    assert "dcgan" in generator_families()

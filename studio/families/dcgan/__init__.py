@@ -10,6 +10,7 @@ FAMILY = FamilySpec(
     model="studio.families.dcgan.model:build_generator",
     graphs="studio.families.dcgan.graphs:dcgan_graphs",
     trainer="studio.families.dcgan.trainer:DCGANTrainer",
+    sampler="studio.families.dcgan.ops:sample_for_evaluation",
     # One latent explorer for both GAN families; it lives with the StyleGAN, whose w it also explores.
     panel="studio.families.stylegan.ui.explorer:GanExplorerPanel",
     panel_name="gan",
