@@ -15,6 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+# The small GAN and CycleGAN checkpoints (ONNX sidecars exported once a session): defined here, so
+# every test module shares one of each; imported into each module, each would export its own.
+from cyclegan_fixtures import cyclegan_path, cyclegan_rgb_path  # noqa: E402, F401
+from gan_fixtures import dcgan_path, stylegan_path  # noqa: E402, F401
+
 MNIST = REPO.parent / "shared" / "datasets" / "mnist"
 SHIPPED_VAE_2D = REPO / "studio" / "checkpoints" / "vae_mnist_2d.safetensors"
 

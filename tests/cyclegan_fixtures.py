@@ -1,4 +1,4 @@
-"""Small CycleGAN checkpoints for tests (import the fixtures into a test module).
+"""Small CycleGAN checkpoints for tests (their session fixtures are shared through conftest.py).
 
 ``make_cyclegan_checkpoint`` writes randomly initialised generators in the shipped layout;
 with ``sidecars=True`` their ONNX files are exported beside it at once (as shipped checkpoints

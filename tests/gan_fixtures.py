@@ -1,4 +1,4 @@
-"""Small GAN checkpoints for the GAN tests (import the fixtures into a test module).
+"""Small GAN checkpoints for the GAN tests (their session fixtures are shared through conftest.py).
 
 The session fixtures write their ONNX sidecars at once (as shipped checkpoints
 have them): the exporter takes tens of seconds on a busy CPU, which would

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from cyclegan_fixtures import cyclegan_path  # noqa: F401 - a fixture
 
 from studio.families.cyclegan.model import (
     CycleGANConfig, PatchDiscriminator, ResnetGenerator, build_generators, check_size,

@@ -8,7 +8,6 @@ import threading
 import numpy as np
 import pytest
 
-from cyclegan_fixtures import cyclegan_path, cyclegan_rgb_path  # noqa: F401 - fixtures
 
 from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool

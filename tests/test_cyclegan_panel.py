@@ -12,7 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from conftest import REPO, images_differ
-from cyclegan_fixtures import cyclegan_path, cyclegan_rgb_path, make_cyclegan_checkpoint  # noqa: F401 - fixtures
+from cyclegan_fixtures import make_cyclegan_checkpoint
 from studio.families.cyclegan.ui.panel import NO_CHECKPOINT, CycleGanPanel
 from studio.ui import theme
 from studio.ui.context import AppContext

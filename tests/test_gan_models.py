@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gan_fixtures import dcgan_path, stylegan_path  # noqa: F401  (fixtures)
 from studio.engine.runtime import ModelRuntime
 from studio.families.dcgan.model import DCGANConfig, Discriminator, Generator
 from studio.families.stylegan.model import ModulatedConv, StyleDiscriminator, StyleGANConfig, StyleGenerator

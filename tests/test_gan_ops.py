@@ -8,7 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_fixtures import dcgan_path, stylegan_path  # noqa: F401  (fixtures)
 from studio.engine.renderer import Renderer
 from studio.engine.runtime import RuntimePool
 from studio.families.stylegan import ops

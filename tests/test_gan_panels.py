@@ -8,7 +8,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from conftest import images_differ
-from gan_fixtures import dcgan_path, stylegan_path  # noqa: F401  (fixtures)
 from studio.families.stylegan import ops
 from studio.ui.context import AppContext
 

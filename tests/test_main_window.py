@@ -6,7 +6,6 @@ from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence
 
 from conftest import MNIST, REPO
-from cyclegan_fixtures import cyclegan_path  # noqa: F401 - fixture: stands in until a CycleGAN ships
 from studio.engine.catalog import shipped
 from studio.ui.context import AppContext
 from studio.ui.main_window import MainWindow

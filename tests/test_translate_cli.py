@@ -10,7 +10,6 @@ import numpy as np
 from PIL import Image
 
 from conftest import REPO
-from cyclegan_fixtures import cyclegan_path  # noqa: F401 - fixture
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
