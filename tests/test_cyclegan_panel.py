@@ -484,7 +484,6 @@ def test_a_checkpoint_the_picker_did_not_list_opens_once(qtbot, cyclegan_path, m
 
 
 def test_a_checkpoint_whose_weights_do_not_fit_says_so_in_the_views(qtbot, panel, tmp_path):
-    from cyclegan_fixtures import make_cyclegan_checkpoint
     from studio.core.checkpoint import load_checkpoint, save_checkpoint
 
     broken = load_checkpoint(make_cyclegan_checkpoint(tmp_path / "src.safetensors"))

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -193,11 +193,7 @@ class ModelRuntime:
         An unreadable file is skipped (an export replaces it); a CUDA provider
         that cannot start is raised, since no export would help.
         """
-        # The cache's path is worked out only if the sidecar will not do (platformdirs' import is
-        # on the way to the first picture otherwise).
-        candidates = (lambda: sidecar_path(self.path, graph), lambda: cached_path(self.digest, graph))
-        for where in candidates:
-            candidate = where()
+        for candidate in self._onnx_files(graph):
             if not candidate.exists():
                 continue
             try:
@@ -209,6 +205,12 @@ class ModelRuntime:
             if backend.metadata.get(DIGEST_KEY) == self.digest:
                 return backend
         return None
+
+    def _onnx_files(self, graph: str) -> Iterator[Path]:
+        """The sidecar beside the checkpoint, then the cache's copy: the cache's path is worked out
+        only if the sidecar will not do (platformdirs' import is on the way to the first picture)."""
+        yield sidecar_path(self.path, graph)
+        yield cached_path(self.digest, graph)
 
     def _export(self, graph: str) -> Path:
         from studio.engine import export

@@ -84,7 +84,6 @@ class ModelFacts:
         return (f"{self.domain_a} ↔ {self.domain_b}, {self.image_size}x{self.image_size} {kind}, "
                 f"cycle λ {self.cycle_weight:g}, identity {self.identity_weight:g}{semantic}, step {self.step}{kept}")
 
-
     def differs_only_in_semantic_loss(self, other: "ModelFacts") -> bool:
         """The same translation task trained with the semantic loss on in one and off in the other:
         the pair the panel's semantic-loss switch flips between."""
@@ -97,9 +96,9 @@ def semantic_partner(model: ModelFacts, candidates: list[tuple[str, dict[str, An
     """Among (path, metadata) of other checkpoints, the one that differs from ``model`` only in the
     semantic loss, or None. One in the same folder comes first (the shipped pair, or a user's two runs
     side by side); otherwise the first in the order given."""
-    here = Path(model.checkpoint).resolve().parent
-    for path, meta in sorted(candidates, key=lambda c: Path(c[0]).resolve().parent != here):
-        if Path(path).resolve() == Path(model.checkpoint).resolve():
+    mine = Path(model.checkpoint).resolve()
+    for path, meta in sorted(candidates, key=lambda c: Path(c[0]).resolve().parent != mine.parent):
+        if Path(path).resolve() == mine:
             continue
         other = ModelFacts.from_metadata(path, meta)
         if model.differs_only_in_semantic_loss(other):

@@ -10,7 +10,7 @@ from typing import Iterator
 import numpy as np
 
 from studio.core.imaging import image_grid, to_uint8
-from studio.engine.latent import interpolate, plane_grid
+from studio.engine.latent import interpolate, plane_grid, sample_from_prior
 from studio.engine.renderer import Output
 from studio.engine.requests import Target
 from studio.engine.runtime import RuntimePool
@@ -201,20 +201,8 @@ def sample_for_evaluation(runtime, n: int, seed: int = 0, backend: str = "onnx",
     The decoder's Bernoulli means are the images (no pixel sampling), as the panel shows them.
     Only the decoder calls are timed.
     """
-    if n < 1:
-        raise ValueError(f"the number of samples must be at least 1, got {n}")
-    z = np.random.default_rng(int(seed)).standard_normal((int(n), int(runtime.config["latent_dim"])),
-                                                         dtype=np.float32)
-    runtime.run("decode", {"z": z[:1]}, backend, device)  # load the backend before the clock starts
-    parts, ms = [], 0.0
-    for start in range(0, len(z), batch_size):
-        t0 = time.perf_counter()
-        out, _ = runtime.run("decode", {"z": z[start: start + batch_size]}, backend, device)
-        ms += (time.perf_counter() - t0) * 1000.0
-        parts.append(out["image"])
-        if progress is not None:
-            progress(min(start + batch_size, len(z)), len(z))
-    return np.clip(np.concatenate(parts), 0.0, 1.0).astype(np.float32), ms / len(z)
+    return sample_from_prior(runtime, "decode", int(runtime.config["latent_dim"]), n, seed, backend, device,
+                             batch_size, progress)
 
 
 def heldout_likelihood(runtime, images: np.ndarray, seed: int = 0, batch_size: int = 500) -> dict:

@@ -163,18 +163,20 @@ class CycleGanPanel(drops.PictureDrops, RenderPanel):
             except CheckpointError:
                 continue  # an unreadable file in the list is no partner; opening it says why
         self.state.partner = semantic_partner(self.state.model, candidates)
+        self._show_semantic()
+
+    def _show_semantic(self) -> None:
         model, partner = self.state.model, self.state.partner
         self.controls.show_semantic(model.semantic_weight > 0, partner is not None,
                                     semantic_comparison(model, partner))
 
-    def switch_semantic_loss(self, wanted_on: bool) -> None:
-        """The semantic-loss switch: the same picture through the model trained with (or without) it."""
-        partner = self.state.partner
-        if partner is None or (partner.semantic_weight > 0) != wanted_on:
-            self.controls.show_semantic(self.state.model.semantic_weight > 0 if self.state.model else False,
-                                        partner is not None, semantic_comparison(self.state.model, partner))
+    def switch_semantic_loss(self, _wanted_on: bool) -> None:
+        """The semantic-loss switch: the same picture through the model trained with (or without) it.
+        The box is enabled only with a partner, whose loss is the other way round from the model's."""
+        if self.state.partner is None:
+            self._show_semantic()  # undo the click's tick
             return
-        self.open_checkpoint(partner.checkpoint, keep_picture=True)
+        self.open_checkpoint(self.state.partner.checkpoint, keep_picture=True)
 
     def _checkpoint_updated(self, family: str, path: str) -> None:
         if family == "cyclegan" and self.checkpoint:
