@@ -69,6 +69,32 @@ def test_dcgan_shapes_and_range():
     assert d(x).shape == (4,)
 
 
+@pytest.mark.parametrize("refine", [1, 3])
+def test_dcgan_refine_adds_full_resolution_convolutions_and_keeps_old_files_loading(refine):
+    plain, refined = Generator(DCGANConfig(width=8)), Generator(DCGANConfig(width=8, refine=refine))
+    convs = [m for m in refined.up if isinstance(m, torch.nn.Conv2d) and not isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(convs) == refine and refined.up[-1].__class__ is torch.nn.Tanh
+    with torch.no_grad():
+        assert refined.eval()(torch.randn(2, 64)).shape == (2, 1, 28, 28)
+    # Without refine the last transposed convolution writes the image, as in the paper.
+    assert isinstance(plain.up[-2], torch.nn.ConvTranspose2d) and plain.up[-2].out_channels == 1
+    with pytest.raises(ValueError, match="refine"):
+        DCGANConfig.from_dict({"refine": 9})
+
+
+def test_dcgan_minibatch_std_lets_d_see_a_batch_without_variety():
+    torch.manual_seed(0)
+    d = Discriminator(DCGANConfig(width=8, minibatch_std=True))
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in d.modules())
+    one = torch.rand(1, 1, 28, 28) * 2 - 1
+    varied = torch.cat([one, torch.rand(3, 1, 28, 28) * 2 - 1])
+    same = one.expand(4, 1, 28, 28)
+    with torch.no_grad():
+        # The same first image scores differently beside copies of itself than beside other images.
+        assert float((d(varied)[0] - d(same)[0]).abs()) > 1e-4
+        assert d(varied).shape == (4,)
+
+
 def _feed(runtime, batch, seed):
     rng = np.random.default_rng(seed)
     cfg = runtime.config

@@ -70,10 +70,30 @@ def test_every_loss_trains_a_few_finite_steps(tmp_path, digits, loss):
 def test_bad_gan_options_are_one_clear_message(tmp_path, digits):
     with pytest.raises(ValueError, match="unknown loss 'softmax'.*d_steps must be"):
         trainer_for("dcgan", tmp_path, digits, loss="softmax", d_steps=0)
+    with pytest.raises(ValueError, match="unknown augment flip"):
+        trainer_for("dcgan", tmp_path, digits, augment="translation,flip")
+
+
+def test_d_augmentation_moves_or_hides_content_and_lets_gradients_through():
+    from studio.families.dcgan.trainer import augment, cutout, translate
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 16, 16)
+    x[:, :, 7, 7] = 1.0  # one lit pixel per image
+    moved = translate(x)
+    spots = moved.flatten(1).argmax(1)
+    rows, cols = spots // 16, spots % 16
+    assert torch.all(moved.flatten(1).sum(1) == 1.0)  # moved, never lost, at most 2 px (1/8 of 16) away
+    assert int((rows - 7).abs().max()) == 2 and int((cols - 7).abs().max()) == 2 and len(set(spots.tolist())) > 5
+    holed = cutout(torch.ones(64, 1, 16, 16))
+    assert torch.all((holed == 0).flatten(1).sum(1) == 64)  # an 8x8 square, set to the middle of [-1, 1]
+    g = torch.randn(4, 1, 16, 16, requires_grad=True)
+    augment(g, ("translation", "cutout")).sum().backward()
+    assert float(g.grad.abs().sum()) > 0
 
 
 @pytest.mark.parametrize("family, model", [
-    ("dcgan", {"loss": "wgan-gp", "d_steps": 2, "instance_noise": 0.1}),
+    ("dcgan", {"loss": "wgan-gp", "d_steps": 2, "instance_noise": 0.1, "augment": "translation,cutout"}),
     ("stylegan", {"loss": "ns", "r1_gamma": 0.1, "label_smoothing": 0.1, "instance_noise": 0.05}),
 ])
 def test_resume_continues_exactly(tmp_path, digits, family, model):

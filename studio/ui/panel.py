@@ -128,9 +128,11 @@ class Panel(QWidget):
     def mark_first_image(self) -> None:
         if not self._first_done:
             self._first_done = True
-            if self._explain is not None:
-                self._explain.release()
             self.firstImage.emit()
+            if self._explain is not None:
+                # After whatever the picture's arrival set off: starting the formula helper (a process)
+                # must not hold up the window's first moments.
+                self._explain.release()
 
     def has_first_image(self) -> bool:
         return self._first_done

@@ -23,6 +23,8 @@ FAMILY = FamilySpec(
         CliOption("--d-steps", "d_steps", int, "discriminator updates per generator update"),
         CliOption("--label-smoothing", "label_smoothing", float, "one-sided: real targets 1 - this"),
         CliOption("--instance-noise", "instance_noise", float, "std of the noise on D's inputs, decayed to 0"),
+        CliOption("--augment", "augment", str, "what varies D's inputs, real and fake alike: translation, cutout "
+                  "or translation,cutout (DiffAugment)"),
     ),
     preprocessing="digit",
     order=30,

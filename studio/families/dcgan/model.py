@@ -21,6 +21,12 @@ class DCGANConfig:
     channels: int = 1
     image_size: int = 28  # a multiple of 4: 28 (MNIST) or 32
     width: int = 64  # G's last hidden layer and D's first; the other has 2x
+    # 3x3 convolutions G adds at full resolution before its output (0: the last transposed
+    # convolution writes the image directly, as in the paper).
+    refine: int = 0
+    # D appends the minibatch standard deviation as a feature (Karras et al. 2018), so it can see a
+    # batch that lacks variety; off in the paper's layout.
+    minibatch_std: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -31,6 +37,8 @@ class DCGANConfig:
         cfg = cls(**known)
         if cfg.image_size % 4 or cfg.image_size < 8:
             raise ValueError(f"image_size {cfg.image_size} must be a multiple of 4, at least 8")
+        if not (isinstance(cfg.refine, int) and 0 <= cfg.refine <= 4):
+            raise ValueError(f"refine {cfg.refine!r} must be a whole number from 0 to 4")
         return cfg
 
 
@@ -44,10 +52,17 @@ class Generator(nn.Module):
         self.project = nn.Sequential(nn.Linear(cfg.z_dim, 2 * w * s * s, bias=False),
                                      nn.BatchNorm1d(2 * w * s * s), nn.ReLU())
         self.unflatten = nn.Unflatten(1, (2 * w, s, s))
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-            nn.ConvTranspose2d(w, cfg.channels, 4, 2, 1), nn.Tanh(),
-        )
+        layers = [nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+        if cfg.refine:
+            # Features at full resolution, so strokes are shaped by more than one transposed kernel.
+            h = max(w // 2, 8)
+            layers += [nn.ConvTranspose2d(w, h, 4, 2, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU()]
+            for _ in range(cfg.refine - 1):
+                layers += [nn.Conv2d(h, h, 3, 1, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU()]
+            layers += [nn.Conv2d(h, cfg.channels, 3, 1, 1), nn.Tanh()]
+        else:
+            layers += [nn.ConvTranspose2d(w, cfg.channels, 4, 2, 1), nn.Tanh()]
+        self.up = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.up(self.unflatten(self.project(z)))
@@ -59,14 +74,22 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
         w, s = cfg.width, cfg.image_size // 4
-        self.net = nn.Sequential(
-            nn.Conv2d(cfg.channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(2 * w * s * s, 1),
-        )
+        self.minibatch_std = bool(cfg.minibatch_std)
+        features = [nn.Conv2d(cfg.channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
+                    nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2)]
+        if self.minibatch_std:
+            self.features = nn.Sequential(*features)
+            self.out = nn.Linear((2 * w + 1) * s * s, 1)
+        else:  # the paper's layout, under the names files written before the option use
+            self.net = nn.Sequential(*features, nn.Flatten(), nn.Linear(2 * w * s * s, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+        if not self.minibatch_std:
+            return self.net(x).squeeze(1)
+        x = self.features(x)
+        # sqrt(var + eps): std's gradient at zero variance is infinite (NaN under R1's double backward).
+        std = (x.var(dim=0, unbiased=False) + 1e-8).sqrt().mean().expand(x.shape[0], 1, x.shape[2], x.shape[3])
+        return self.out(torch.cat([x, std], dim=1).flatten(1)).squeeze(1)
 
 
 def build_generator(config: dict) -> Generator:
