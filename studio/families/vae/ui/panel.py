@@ -194,8 +194,16 @@ class VAEPanel(RenderPanel):
         if self._scatter is not None:
             self._scatter.set_points(np.zeros((0, 2)), None, self.state.map_dims)
         self.refresh()
-        # In the background: it reads a dataset, and the pictures and sliders come first.
-        self.submit("usage", analysis.VaeUsage(self.target()), background=True)
+        # It reads a dataset: the pictures and sliders come first, so at start-up it waits for the
+        # first picture to be on screen (not only for the render thread to be free).
+        if self.has_first_image():
+            self._measure_usage()
+        else:
+            self.firstImage.connect(self._measure_usage, Qt.ConnectionType.SingleShotConnection)
+
+    def _measure_usage(self) -> None:
+        if self.checkpoint:
+            self.submit("usage", analysis.VaeUsage(self.target()), background=True)
 
     def _checkpoint_updated(self, family: str, path: str) -> None:
         if family != "vae" or not self.checkpoint:
