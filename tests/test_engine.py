@@ -242,3 +242,20 @@ def test_vae_handlers_return_typed_payloads(tmp_path, tiny_vae_path):
     latents = vae_ops.encode_dataset(pool, vae_ops.VaeEncodeDataset(target, str(tmp_path / "digits.npz"), 12))
     assert isinstance(latents.payload, vae_ops.DatasetLatents)
     assert latents.payload.mu.shape == (12, 3) and list(latents.payload.labels) == list(range(10)) + [0, 1]
+
+
+def test_the_driver_is_looked_for_once_per_process(monkeypatch):
+    """Without a driver, each look runs ldconfig (~20 ms), and every ONNX session asks on the way
+    to the first picture: the answer is kept."""
+    import ctypes.util
+
+    from studio.engine import backends
+
+    looked = []
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: looked.append(name))
+    backends.nvidia_driver_present.cache_clear()
+    try:
+        answers = {backends.nvidia_driver_present() for _ in range(5)}
+        assert len(answers) == 1 and len(looked) <= 2  # "cuda" and "nvcuda", once (none with /proc's entry)
+    finally:
+        backends.nvidia_driver_present.cache_clear()  # not the patched answer for later tests

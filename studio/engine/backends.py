@@ -10,6 +10,7 @@ creation, never by the list of providers the wheel advertises.
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import logging
 from pathlib import Path
 from typing import Protocol
@@ -175,11 +176,14 @@ class CudaGraphs:
             return None
 
 
+@functools.lru_cache(maxsize=1)
 def nvidia_driver_present() -> bool:
     """Whether an NVIDIA driver is installed, checked without touching a CUDA provider.
 
     onnxruntime-gpu lists its CUDA provider even on machines with no GPU, and
-    asking for it there logs errors; the driver is the cheap, quiet test.
+    asking for it there logs errors; the driver is the cheap, quiet test. Once per
+    process: without a driver, find_library runs ldconfig (about 20 ms), and every
+    ONNX session asks, on the way to the window's first picture.
     """
     if Path("/proc/driver/nvidia").exists():
         return True
