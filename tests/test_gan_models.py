@@ -70,7 +70,7 @@ def test_dcgan_shapes_and_range():
 
 
 @pytest.mark.parametrize("refine", [1, 3])
-def test_dcgan_refine_adds_full_resolution_convolutions_and_keeps_old_files_loading(refine):
+def test_dcgan_refine_adds_full_resolution_convolutions_and_off_keeps_the_papers_layout(refine):
     plain, refined = Generator(DCGANConfig(width=8)), Generator(DCGANConfig(width=8, refine=refine))
     convs = [m for m in refined.up if isinstance(m, torch.nn.Conv2d) and not isinstance(m, torch.nn.ConvTranspose2d)]
     assert len(convs) == refine and refined.up[-1].__class__ is torch.nn.Tanh

@@ -42,6 +42,14 @@ class DCGANConfig:
         return cfg
 
 
+def with_minibatch_std(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, C, H, W) with one more channel: the features' standard deviation over the batch,
+    averaged (Karras et al. 2018), so D can see a batch that lacks variety. sqrt(var + eps), as
+    std's gradient at zero variance is infinite (NaN under R1's double backward)."""
+    std = (x.var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
+    return torch.cat([x, std.expand(x.shape[0], 1, x.shape[2], x.shape[3])], dim=1)
+
+
 class Generator(nn.Module):
     """z (B, z_dim) -> image in [-1, 1], (B, C, S, S)."""
 
@@ -86,10 +94,7 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.minibatch_std:
             return self.net(x).squeeze(1)
-        x = self.features(x)
-        # sqrt(var + eps): std's gradient at zero variance is infinite (NaN under R1's double backward).
-        std = (x.var(dim=0, unbiased=False) + 1e-8).sqrt().mean().expand(x.shape[0], 1, x.shape[2], x.shape[3])
-        return self.out(torch.cat([x, std], dim=1).flatten(1)).squeeze(1)
+        return self.out(with_minibatch_std(self.features(x)).flatten(1)).squeeze(1)
 
 
 def build_generator(config: dict) -> Generator:

@@ -128,6 +128,7 @@ class GanTrainer(Trainer):
         super().__init__(options, dataset, context, extra_data)
         cfg = self.options.model
         self.add_ema("generator", float(cfg["ema"]), warmup=True)
+        self.augments = augment_names(cfg.get("augment", ""))  # validated by configure
         self.preview_z = torch.randn(16, int(cfg["z_dim"]), generator=torch.Generator().manual_seed(1))
 
     @classmethod
@@ -205,7 +206,7 @@ class GanTrainer(Trainer):
 
     def _d_input(self, x: torch.Tensor, std: float) -> torch.Tensor:
         """What D sees of an image batch: augmented (the same kinds for real and fake), then noised."""
-        x = augment(x, augment_names(self.options.model.get("augment", "")))
+        x = augment(x, self.augments)
         return x + std * torch.randn_like(x) if std > 0 else x
 
     def train_step(self, batch: Batch) -> dict[str, float]:

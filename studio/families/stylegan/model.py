@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from studio.families.dcgan.model import with_minibatch_std
 from studio.families.stylegan.config import StyleGANConfig
 
 LRELU_GAIN = math.sqrt(2.0)
@@ -187,6 +188,5 @@ class StyleDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
         # Minibatch standard deviation: lets D see the lack of variety of a collapsed G.
-        std = x.std(dim=0, unbiased=False).mean().expand(x.shape[0], 1, x.shape[2], x.shape[3])
-        x = F.leaky_relu(self.final_conv(torch.cat([x, std], dim=1)), 0.2)
+        x = F.leaky_relu(self.final_conv(with_minibatch_std(x)), 0.2)
         return self.out(x.flatten(1)).squeeze(1)
