@@ -81,3 +81,17 @@ def test_a_dead_export_process_is_replaced_at_the_next_export(settled_vae, tmp_p
     with pytest.raises(RuntimeError, match="changed since it was opened"):
         export_module.export_isolated(settled_vae, "0" * 64, "decode", tmp_path / "d.onnx")
     assert export_module._helper[0] is not process and export_module._helper[0].is_alive()
+
+
+def test_a_program_that_exported_exits_without_a_leaked_semaphore_warning(settled_vae, tmp_path):
+    """The export process used to be killed at exit; the resource tracker then warned of a leak."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "d.onnx"
+    script = ("from pathlib import Path; from studio.engine import export as e; "
+              f"p = Path({str(settled_vae)!r}); e.export_isolated(p, e.file_digest(p), 'decode', Path({str(target)!r}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert target.exists()
+    assert "leaked" not in done.stderr, done.stderr

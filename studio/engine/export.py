@@ -8,6 +8,7 @@ is not writable, in the user's cache.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import os
@@ -144,7 +145,19 @@ def _start_helper():
     process = context.Process(target=_serve_exports, args=(theirs,), name="studio-onnx-exporter", daemon=True)
     process.start()
     theirs.close()
+    atexit.register(_stop_helper, process, mine)
     return process, mine
+
+
+def _stop_helper(process, connection) -> None:
+    """At exit, let the export process leave its loop and run its finalizers.
+
+    Killed as a daemon instead, it leaves a semaphore that torch created there, and
+    multiprocessing's resource tracker prints a "leaked semaphore" warning at every exit.
+    """
+    connection.close()
+    if not _helper_lock.locked():  # mid-export, quitting does not wait: it is killed as before
+        process.join(5)
 
 
 def _serve_exports(connection) -> None:
@@ -154,7 +167,11 @@ def _serve_exports(connection) -> None:
             job = connection.recv()
         except (EOFError, OSError):
             return
-        connection.send(_export_file(*job))
+        outcome = _export_file(*job)
+        try:
+            connection.send(outcome)
+        except OSError:  # the app quit while we exported
+            return
 
 
 def _export_file(checkpoint: str, digest: str, graph: str, path: str) -> str:
