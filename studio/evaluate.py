@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-backend-timing", action="store_true",
                    help="skip timing both backends on a small batch")
     p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch and ONNX Runtime threads for sampling (default 0: all cores but one, as the app)")
     return p
 
 
@@ -104,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         variants = sampler_options(args)
         check_checkpoints(args.checkpoint)
-        from studio.core.threads import configure_torch_threads
+        from studio.core.threads import configure_torch_threads, set_default_threads
         from studio.evaluation.comparison import (EvaluationPlan, ModelEvaluated, Progress, RealDigits, evaluate,
                                                   jsonable)
         from studio.evaluation.tables import plain_table, write_csv, write_json
 
-        configure_torch_threads()  # all cores but one, as the app
+        set_default_threads(args.threads)  # torch and every ONNX Runtime session
+        configure_torch_threads()  # all cores but one, as the app, unless --threads says otherwise
         plan = EvaluationPlan(
             checkpoints=list(args.checkpoint), n=args.n, samplers=variants, data=args.data,
             seed=args.seed, backend=args.backend, device=args.device, batch_size=args.batch_size,

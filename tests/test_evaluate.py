@@ -288,3 +288,26 @@ def test_a_dcgan_is_evaluated_through_its_descriptor_like_any_generator():
     np.testing.assert_array_equal(images, sample_images(runtime, 12, seed=3, options={})[0])  # seeded
     assert np.abs(images - sample_images(runtime, 12, seed=4, options={})[0]).mean() > 0.05
     assert "dcgan" in generator_families()
+
+
+def test_threads_option_sets_the_budget_of_torch_and_every_onnx_session(monkeypatch):
+    """``--threads`` lets a headless evaluation use every core (the app leaves the GUI one)."""
+    import torch
+
+    from studio import evaluate
+    from studio.core import threads
+    from studio.engine.backends import OnnxBackend
+
+    assert evaluate.build_parser().parse_args(["--checkpoint", "x", "--threads", "3"]).threads == 3
+    monkeypatch.setattr(threads, "cpu_count", lambda: 2)
+    before = torch.get_num_threads()
+    try:
+        assert threads.compute_threads() == 1
+        threads.set_default_threads(3)
+        assert threads.compute_threads() == 3 and threads.compute_threads(2) == 2
+        session = OnnxBackend(SHIPPED / "vae_mnist_2d.decode.onnx", "cpu").session
+        assert session.get_session_options().intra_op_num_threads == 3
+    finally:
+        threads.set_default_threads(None)
+        torch.set_num_threads(before)
+    assert threads.compute_threads() == 1
