@@ -87,7 +87,7 @@ def projection_labels(path: str, count: int, extractor, space: str = "w") -> dic
             "median_final_loss": float(np.median(final_loss))}
 
 
-def fids_of_disjoint_thousands(images: np.ndarray, reference, extractor) -> list[float]:
+def fids_of_disjoint_thousands(features: np.ndarray, reference) -> list[float]:
     """FID of each disjoint set of 1,000 samples against the training digits.
 
     The floor exists only at N = 1,000 (there are 1,000 held-out digits), so models are read
@@ -96,7 +96,6 @@ def fids_of_disjoint_thousands(images: np.ndarray, reference, extractor) -> list
     """
     from studio.evaluation.metrics import frechet_distance, gaussian_stats
 
-    features = extractor(images).features
     return [frechet_distance(gaussian_stats(features[i:i + 1000]), reference.train_stats)
             for i in range(0, len(features) - 999, 1000)]
 
@@ -104,7 +103,7 @@ def fids_of_disjoint_thousands(images: np.ndarray, reference, extractor) -> list
 def main(argv=None) -> int:
     from studio.data.recolour import grey_digits
     from studio.evaluation.features import load_extractor
-    from studio.evaluation.report import evaluate_samples, floor, format_report
+    from studio.evaluation.report import evaluate_features, floor, format_report
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
@@ -123,11 +122,12 @@ def main(argv=None) -> int:
         images = grey_digits(images)
     extractor = load_extractor()
     reference = reference_for(ckpt, extractor)
-    model = evaluate_samples(images, reference, extractor, label=Path(args.checkpoint).stem)
+    features = extractor(images)  # once: the report and the disjoint sets below share them
+    model = evaluate_features(features, reference, label=Path(args.checkpoint).stem)
     real = floor(reference)
     print(format_report(model))
     print(format_report(real))
-    fid_each = fids_of_disjoint_thousands(images, reference, extractor)
+    fid_each = fids_of_disjoint_thousands(features.features, reference)
     fid_1000 = float(np.mean(fid_each))
     ratio = fid_1000 / real["fid"]
     spread = f" (mean of {len(fid_each)} disjoint sets of 1000, std {np.std(fid_each):.1f})" if len(fid_each) > 1 else ""

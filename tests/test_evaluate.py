@@ -292,15 +292,12 @@ def test_a_dcgan_is_evaluated_through_its_descriptor_like_any_generator():
 
 def test_threads_option_sets_the_budget_of_torch_and_every_onnx_session(monkeypatch):
     """``--threads`` lets a headless evaluation use every core (the app leaves the GUI one)."""
-    import torch
-
     from studio import evaluate
     from studio.core import threads
     from studio.engine.backends import OnnxBackend
 
     assert evaluate.build_parser().parse_args(["--checkpoint", "x", "--threads", "3"]).threads == 3
     monkeypatch.setattr(threads, "cpu_count", lambda: 2)
-    before = torch.get_num_threads()
     try:
         assert threads.compute_threads() == 1
         threads.set_default_threads(3)
@@ -309,5 +306,4 @@ def test_threads_option_sets_the_budget_of_torch_and_every_onnx_session(monkeypa
         assert session.get_session_options().intra_op_num_threads == 3
     finally:
         threads.set_default_threads(None)
-        torch.set_num_threads(before)
     assert threads.compute_threads() == 1
