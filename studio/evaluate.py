@@ -36,10 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spacing", nargs="+", choices=["leading", "trailing", "linspace"], default=["leading"],
                    help="timestep spacing, paired with --sampler (default: leading); "
                         "--sampler ddim ddim --spacing leading trailing compares two")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0: deterministic)")
+    p.add_argument("--eta", nargs="+", type=float, default=[0.0],
+                   help="DDIM eta (0: deterministic; 1: as stochastic as DDPM), paired with --sampler")
     p.add_argument("--steps-offset", type=int, default=0, help="added to leading timesteps (diffusers' steps_offset)")
     p.add_argument("--no-alpha-to-one", action="store_true",
                    help="DDIM's last step stops at alpha_bar(0), not the clean image (set_alpha_to_one=False)")
+    p.add_argument("--clipped-eps", nargs="*", choices=["on", "off"], default=None,
+                   help="DDIM steps along the noise that the clipped x0 implies (diffusers' "
+                        "use_clipped_model_output); alone: on for every sampler, or on/off paired with --sampler")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="backend that draws the samples")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -62,21 +66,28 @@ def _paired(values: list, count: int, flag: str) -> list:
 
 
 def sampler_options(args: argparse.Namespace) -> list[dict]:
-    """One dict of options per --sampler; --steps and --spacing pair with them (or apply to all)."""
+    """One dict of options per --sampler; --steps, --spacing, --eta and --clipped-eps pair with them
+    (or, given once, apply to all)."""
     count = len(args.sampler)
     steps = _paired(args.steps or [DEFAULT_STEPS[s] for s in args.sampler], count, "--steps")
     spacings = _paired(args.spacing, count, "--spacing")
+    etas = _paired(args.eta, count, "--eta")
+    clipped = _paired(args.clipped_eps or ["on" if args.clipped_eps == [] else "off"], count, "--clipped-eps")
     if any(s < 1 for s in steps):
         raise ValueError("--steps must be at least 1")
     variants = []
-    for name, n, spacing in zip(args.sampler, steps, spacings):
+    if any(not 0.0 <= eta <= 1.0 for eta in etas):
+        raise ValueError("--eta must be between 0 and 1")
+    for name, n, spacing, eta, clip in zip(args.sampler, steps, spacings, etas, clipped):
         options = {"sampler": name, "steps": n, "spacing": spacing}
         if args.steps_offset:
             options["steps_offset"] = args.steps_offset
         if name == "ddim":
-            options["eta"] = args.eta
+            options["eta"] = eta
             if args.no_alpha_to_one:
                 options["set_alpha_to_one"] = False
+            if clip == "on":
+                options["use_clipped_model_output"] = True
         variants.append(options)
     return variants
 

@@ -20,7 +20,7 @@ GENERIC = {  # flag -> TrainOptions field, for the options a run saves
     "--data": "data", "--steps": "steps", "--batch-size": "batch_size", "--lr": "lr",
     "--schedule": "schedule", "--checkpoint-every": "checkpoint_every",
     "--preview-every": "preview_every", "--keep": "keep", "--seed": "seed", "--holdout": "holdout",
-    "--workers": "workers", "--device": "device", "--threads": "threads",
+    "--workers": "workers", "--device": "device", "--threads": "threads", "--init": "init",
 }
 RESUME_MAY_CHANGE = {"steps", "device", "threads", "workers"}  # the length, and where it runs
 DEFAULTS = {"steps": 2000, "batch_size": 128, "schedule": "constant", "checkpoint_every": 500,
@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue RUN_DIR from its newest valid checkpoint, with its saved options")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other model option, e.g. --set width=64")
+    p.add_argument("--init", default=None, metavar="FILE.safetensors",
+                   help="fine-tune: start from this checkpoint's weights and model options (--set may "
+                        "change options that leave the weights' shapes alone); optimisers start fresh")
     p.add_argument("--export", default=None, metavar="FILE.safetensors",
                    help="when done, also write a weights-only checkpoint (and its ONNX graphs) here")
     groups: dict[str, argparse._ArgumentGroup] = {}
@@ -115,6 +118,22 @@ def model_from_args(args: argparse.Namespace, family: str) -> dict:
         raise UsageError(f"unknown {get_family(family).title} model option "
                          f"{', '.join(unknown)} (valid: {', '.join(sorted(known))})")
     return model
+
+
+def init_model_options(path: str, family: str) -> dict:
+    """The model options ``path`` was trained with, to build a model its weights fit."""
+    from studio.core.checkpoint import CheckpointError, read_metadata
+    from studio.training.runs import trainer_class
+
+    try:
+        meta = read_metadata(path)
+    except CheckpointError as exc:
+        raise UsageError(f"--init: {exc}") from None
+    if meta.get("family") != family:
+        raise UsageError(f"--init: {path} holds a '{meta.get('family')}' model, not {family}")
+    known = trainer_class(family).model_keys()
+    config = dict(meta.get("config") or {})
+    return {k: v for k, v in config.items() if known is None or k in known}
 
 
 def given_options(args: argparse.Namespace) -> dict:
@@ -163,8 +182,11 @@ def options_from_args(args: argparse.Namespace, writer: bool = True):
     from studio.core.family import get_family
 
     lr = get_family(args.family).form_defaults.get("lr")
+    model = model_from_args(args, args.family)
+    if args.init:
+        model = {**init_model_options(args.init, args.family), **model}
     values = {**DEFAULTS, **({"lr": lr} if lr else {}), **given, "family": args.family, "out": args.out,
-              "model": model_from_args(args, args.family)}
+              "model": model}
     return TrainOptions(**values), None
 
 

@@ -113,6 +113,34 @@ def test_a_finished_run_is_not_overwritten_and_resume_keeps_its_saved_options(tm
     assert changed.returncode == 2 and "--lr 0.5" in changed.stderr and "Traceback" not in changed.stderr
 
 
+def test_init_fine_tunes_from_a_checkpoints_weights_and_options(tmp_path, mnist_small):
+    from studio.core.checkpoint import load_checkpoint
+
+    data = _digits(tmp_path, mnist_small)
+    first = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(tmp_path / "a"), "--steps", "6",
+                "--batch-size", "16", "--set", "width=8", "--set", "hidden=32", "--latent-dim", "3")
+    assert first.returncode == 0, first.stderr
+    source = tmp_path / "a" / "last.safetensors"
+    # No --set: the model options come from the checkpoint; a tiny lr leaves the weights where they were.
+    tuned = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(tmp_path / "b"), "--steps", "1",
+                "--batch-size", "16", "--lr", "1e-12", "--init", str(source))
+    assert tuned.returncode == 0, tuned.stderr
+    a, b = load_checkpoint(source), load_checkpoint(tmp_path / "b" / "last.safetensors")
+    assert b.config["width"] == 8 and b.config["latent_dim"] == 3 and b.step == 1
+    assert b.extra["options"]["init"] == str(source)
+    assert max(float(np.abs(a.weights[k] - b.weights[k]).max()) for k in a.weights) < 1e-6
+    fresh = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(tmp_path / "c"), "--steps", "1",
+                "--batch-size", "16", "--lr", "1e-12", "--set", "width=8", "--set", "hidden=32", "--latent-dim", "3")
+    c = load_checkpoint(tmp_path / "c" / "last.safetensors")
+    assert max(float(np.abs(a.weights[k] - c.weights[k]).max()) for k in a.weights) > 1e-3  # not by chance
+    misfit = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(tmp_path / "d"), "--steps", "1",
+                 "--init", str(source), "--set", "width=16")
+    assert misfit.returncode != 0 and "do not fit this model (size mismatch" in misfit.stderr
+    assert len(misfit.stderr.strip().splitlines()) == 1 and "Traceback" not in misfit.stderr
+    wrong = run("-m", "studio.train", "diffusion", "--out", str(tmp_path / "e"), "--init", str(source))
+    assert wrong.returncode == 2 and "holds a 'vae' model, not diffusion" in wrong.stderr
+
+
 def test_usage_errors_exit_2_with_one_line(tmp_path):
     cases = [
         (["vae", "--set", "colour=3"], "unknown VAE model option colour (valid: beta, channels, hidden, "

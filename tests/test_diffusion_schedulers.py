@@ -116,6 +116,31 @@ def test_ddim_step_matches_diffusers(kind, eta, steps, clip, diffusers):
         x = out_ref.prev_sample
 
 
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_ddim_clipped_model_output_matches_diffusers(eta, diffusers):
+    ref = diffusers.DDIMScheduler(**_diffusers_config("linear"), clip_sample=True, set_alpha_to_one=True,
+                                  timestep_spacing="trailing")
+    ours = DDIMSampler(_schedule("linear"), eta=eta, spacing="trailing", use_clipped_model_output=True)
+    plain = DDIMSampler(_schedule("linear"), eta=eta, spacing="trailing")
+    ref.set_timesteps(50)
+    ours.set_timesteps(50)
+    plain.set_timesteps(50)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(SHAPE, generator=g)
+    differs = []
+    for t in ours.timesteps:
+        eps = torch.randn(SHAPE, generator=g) * 0.9
+        noise = torch.randn(SHAPE, generator=g)
+        out_ref = ref.step(eps, int(t), x, eta=eta, variance_noise=noise, use_clipped_model_output=True)
+        out = ours.step(eps.numpy(), int(t), x.numpy(), noise.numpy())
+        np.testing.assert_allclose(out.prev_sample, out_ref.prev_sample.numpy(), rtol=0, atol=1e-5)
+        differs.append(not np.allclose(plain.step(eps.numpy(), int(t), x.numpy(), noise.numpy()).prev_sample,
+                                       out.prev_sample, atol=1e-5))
+        x = out_ref.prev_sample
+    # At high noise x0 leaves [-1, 1] and is clipped, so the two directions part there.
+    assert differs[0] and any(differs)
+
+
 def test_previous_timestep_comes_from_the_list():
     s = DDIMSampler(_schedule("linear"))
     ts = s.set_timesteps(7)

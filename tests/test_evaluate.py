@@ -91,7 +91,28 @@ def test_variant_labels_name_what_differs_from_the_defaults():
         == "unet_ddpm_mnist/ddim50"
     assert variant_label({"sampler": "ddim", "steps": 50, "spacing": "trailing", "eta": 0.5,
                           "set_alpha_to_one": False}) == "ddim50-trailing-eta0.5-no_set_alpha_to_one"
+    assert variant_label({"sampler": "ddim", "steps": 50, "spacing": "trailing", "eta": 1.0,
+                          "use_clipped_model_output": True}) == "ddim50-trailing-eta1-clipped_eps"
     assert model_label(VAE_2D, {}) == "vae_mnist_2d"
+
+
+def test_eta_and_clipped_eps_pair_with_the_samplers():
+    from studio.evaluate import build_parser, sampler_options
+
+    def options(*argv):
+        return sampler_options(build_parser().parse_args(["--checkpoint", "x", *argv]))
+
+    study = options("--sampler", "ddim", "ddim", "ddim", "--eta", "0", "1", "1", "--clipped-eps", "off", "off", "on")
+    assert [(o["eta"], o.get("use_clipped_model_output", False)) for o in study] == \
+        [(0.0, False), (1.0, False), (1.0, True)]
+    every = options("--sampler", "ddim", "ddpm", "--eta", "0.5", "--clipped-eps")
+    assert every[0]["eta"] == 0.5 and every[0]["use_clipped_model_output"] is True
+    assert "eta" not in every[1] and "use_clipped_model_output" not in every[1]  # DDPM has neither
+    assert "use_clipped_model_output" not in options("--sampler", "ddim")[0]
+    with pytest.raises(ValueError, match="--eta gives 2 values for 3 samplers"):
+        options("--sampler", "ddim", "ddim", "ddim", "--eta", "0", "1")
+    with pytest.raises(ValueError, match="--eta must be between 0 and 1"):
+        options("--eta", "1.5")
 
 
 def test_comparison_cancels_at_the_next_denoising_step(mnist):

@@ -257,7 +257,11 @@ class DDIMSampler(_Sampler):
 
     ``set_alpha_to_one``: the last step lands on alpha_bar = 1, the clean image (True),
     or on alpha_bar(0), one noise level short of it (False, as Stable Diffusion's
-    config has it). ``prev_rule``: "list" steps to the next timestep in the list;
+    config has it). ``use_clipped_model_output``: after x0 is clipped, point the
+    step's direction along the noise that the clipped x0 implies, not the raw
+    prediction (diffusers' option of that name); without it a clipped x0 and the
+    raw noise disagree, and a deterministic run drifts off the data at few steps.
+    ``prev_rule``: "list" steps to the next timestep in the list;
     "stride" steps to t - T // n as diffusers' DDIMScheduler does. They agree for
     leading spacing and for trailing when n divides T; otherwise "stride" lands
     between the listed timesteps (diffusers' behaviour, kept for parity).
@@ -267,7 +271,8 @@ class DDIMSampler(_Sampler):
 
     def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, clip_sample: bool = True,
                  clip_range: float = 1.0, spacing: str = "leading", steps_offset: int = 0,
-                 set_alpha_to_one: bool = True, prev_rule: str = "list"):
+                 set_alpha_to_one: bool = True, prev_rule: str = "list",
+                 use_clipped_model_output: bool = False):
         super().__init__(schedule, clip_sample, clip_range, spacing, steps_offset)
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"DDIM eta must be between 0 and 1, got {eta}")
@@ -276,6 +281,7 @@ class DDIMSampler(_Sampler):
         self.eta = float(eta)
         self.set_alpha_to_one = bool(set_alpha_to_one)
         self.prev_rule = prev_rule
+        self.use_clipped_model_output = bool(use_clipped_model_output)
         self.final_alpha_cumprod = F32(1.0) if set_alpha_to_one else self.alphas_cumprod[0]
 
     def alpha_bar(self, t: int) -> np.float32:
@@ -304,7 +310,10 @@ class DDIMSampler(_Sampler):
         x0 = self._pred_x0(model_output, x_t, a_t)
         variance = (b_prev / b_t) * (F32(1.0) - a_t / a_prev)
         std = F32(self.eta) * np.sqrt(variance)
-        direction = np.sqrt(F32(1.0) - a_prev - std ** 2) * model_output
+        eps = model_output
+        if self.use_clipped_model_output:
+            eps = ((x_t - np.sqrt(a_t) * x0) / np.sqrt(b_t)).astype(F32)
+        direction = np.sqrt(F32(1.0) - a_prev - std ** 2) * eps
         prev_sample = (np.sqrt(a_prev) * x0 + direction).astype(F32)
         if self.eta > 0:
             if noise is None:
@@ -333,13 +342,14 @@ SAMPLERS = ("ddpm", "ddim")
 
 def make_sampler(name: str, schedule: NoiseSchedule, eta: float = 0.0, variance: str = "fixed_small",
                  clip_sample: bool = True, spacing: str = "leading", steps_offset: int = 0,
-                 set_alpha_to_one: bool = True) -> _Sampler:
+                 set_alpha_to_one: bool = True, use_clipped_model_output: bool = False) -> _Sampler:
     if name == "ddpm":
         return DDPMSampler(schedule, variance=variance, clip_sample=clip_sample, spacing=spacing,
                            steps_offset=steps_offset)
     if name == "ddim":
         return DDIMSampler(schedule, eta=eta, clip_sample=clip_sample, spacing=spacing,
-                           steps_offset=steps_offset, set_alpha_to_one=set_alpha_to_one)
+                           steps_offset=steps_offset, set_alpha_to_one=set_alpha_to_one,
+                           use_clipped_model_output=use_clipped_model_output)
     raise ValueError(f"unknown sampler '{name}' (choose {', '.join(SAMPLERS)})")
 
 

@@ -20,7 +20,8 @@ from studio.core.family import UnknownFamily, get_family
 
 # Options whose value is part of a label only when it differs from the default.
 _LABEL_DEFAULTS = {"spacing": "leading", "eta": 0.0, "steps_offset": 0, "set_alpha_to_one": True,
-                   "variance": "fixed_small"}
+                   "variance": "fixed_small", "use_clipped_model_output": False}
+_SHORT_NAMES = {"use_clipped_model_output": "clipped_eps"}
 _NOT_OPTIONS = {"runtime", "n", "seed", "backend", "device", "progress", "batch_size"}
 
 
@@ -59,7 +60,8 @@ def variant_label(options: dict[str, Any]) -> str:
         if isinstance(value, str):
             tail.append(value)
         elif isinstance(value, bool):
-            tail.append(key if value else f"no_{key}")
+            name = _SHORT_NAMES.get(key, key)
+            tail.append(name if value else f"no_{name}")
         else:
             tail.append(f"{key.replace('steps_offset', 'offset')}{value:g}")
     return "-".join(p for p in [head] + tail if p)

@@ -30,6 +30,9 @@ class TrainOptions:
     threads: int = 0  # 0: leave one core free
     workers: int = 0  # DataLoader worker processes (0: decode in the training process)
     model: dict[str, Any] = field(default_factory=dict)
+    # Fine-tuning: the run starts from this checkpoint's shipped weights (its other modules,
+    # a GAN's discriminator, and the optimisers start fresh). None: from random weights.
+    init: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -109,6 +109,8 @@ def build_trainer(options: TrainOptions, resume: str | None = None, context=None
     trainer = cls(o, main, context, extra)
     if resume:
         trainer.resume_from(resume)
+    elif o.init:
+        trainer.start_from_weights(o.init)
     return trainer
 
 

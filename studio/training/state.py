@@ -142,6 +142,21 @@ def unpack(trainer: "Trainer", ckpt: Checkpoint) -> None:
     trainer.step = ckpt.step
 
 
+def load_shipped_weights(trainer: "Trainer", ckpt: Checkpoint) -> None:
+    """``ckpt``'s weights into the module the checkpoint ships and into its average, if it has one."""
+    _kind, name = shipped_source(trainer)
+    state = {k: _tensor(v) for k, v in ckpt.weights.items()}
+    try:
+        trainer.modules[name].load_state_dict(state)
+        if name in trainer.emas:
+            trainer.emas[name].load_state_dict(state, updates=0)
+    except RuntimeError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = next((line for line in lines[1:] if line), lines[0] if lines else "shapes differ").rstrip(".")
+        raise CheckpointError(f"{ckpt.path or 'the checkpoint'}: its weights do not fit this model "
+                              f"({first}); give the model options it was trained with") from None
+
+
 def _jsonable(value):
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]

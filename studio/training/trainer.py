@@ -342,6 +342,10 @@ class Trainer:
         self.diverged = None
         self._saved_step = self.step
 
+    def start_from_weights(self, path: str | Path) -> None:
+        """Fine-tune: the shipped module (and its average) take ``path``'s weights; the rest starts fresh."""
+        run_state.load_shipped_weights(self, load_checkpoint(path, family=self.family))
+
     def resume_from(self, path: str | Path) -> None:
         self.restore(load_checkpoint(path, family=self.family, with_training_state=True))
         if self.context.is_main:

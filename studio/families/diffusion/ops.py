@@ -308,7 +308,7 @@ def png_strip(frames: list[np.ndarray], count: int = 10, scale: int = 2) -> np.n
 def sample_for_evaluation(runtime, n: int, seed: int = 0, backend: str = "onnx", device: str = "auto",
                           sampler: str = "ddim", steps: int | None = None, eta: float = 0.0,
                           spacing: str = "leading", steps_offset: int = 0, set_alpha_to_one: bool = True,
-                          variance: str = "fixed_small", batch_size: int = 50,
+                          use_clipped_model_output: bool = False, variance: str = "fixed_small", batch_size: int = 50,
                           progress=None) -> tuple[np.ndarray, float]:
     """``n`` samples from pure noise: float32 (n, C, H, W) in [0, 1], and ms per image.
 
@@ -325,7 +325,8 @@ def sample_for_evaluation(runtime, n: int, seed: int = 0, backend: str = "onnx",
     T = sched.num_train_timesteps
     steps = int(steps) if steps else (T if sampler == "ddpm" else 50)
     chooser = make_sampler(sampler, sched, eta=eta, variance=variance, spacing=spacing,
-                           steps_offset=steps_offset, set_alpha_to_one=set_alpha_to_one)
+                           steps_offset=steps_offset, set_alpha_to_one=set_alpha_to_one,
+                           use_clipped_model_output=use_clipped_model_output)
     chooser.set_timesteps(steps)
     c, s = int(cfg.get("channels", 1)), int(cfg.get("image_size", 28))
 
