@@ -151,6 +151,27 @@ def test_settings_widgets_write_the_state_and_the_request(qtbot, panel):
     assert s.count() == 41 and panel.sample_button.isEnabled() and not panel.cancel_button.isEnabled()
 
 
+def test_spacing_and_clipped_noise_reach_the_sampler(qtbot, panel):
+    leading = list(panel.state.trajectory)  # the state refills its own list
+    assert leading[0].t == 981  # leading spacing, 50 steps: 980 .. 0 in model time
+    panel.spacing.setCurrentIndex(panel.spacing.findData("trailing"))
+    qtbot.mouseClick(panel.clipped_eps, Qt.MouseButton.LeftButton)
+    s = panel.state
+    assert (s.spacing, s.clipped_eps) == ("trailing", True)
+    req = panel.request()
+    assert (req.spacing, req.use_clipped_model_output) == ("trailing", True)
+    click(qtbot, panel.sample_button)
+    qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
+    assert s.recorded_with.spacing == "trailing" and s.recorded_with.clipped_eps
+    assert s.trajectory[0].t == 1000 and s.count() == 51  # trailing starts at the pure-noise end
+    assert not np.array_equal(s.trajectory[-1].images["x_t"], leading[-1].images["x_t"])
+    panel.playback.scrubber.setValue(10)  # trailing: t = 800 -> 780
+    qtbot.waitUntil(lambda: explained(panel.explain, "DDIM jumps to t′ = 780"), timeout=5000)
+    assert explained(panel.explain, "so the two terms agree where clipping cut")
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
+    assert not panel.clipped_eps.isEnabled() and panel.spacing.isEnabled()  # DDPM has no ε to swap
+
+
 def test_first_image_is_the_finished_sample(qtbot, tiny):
     # --screenshot saves the window at the panel's first image: that must be the finished sample.
     ctx = AppContext("onnx", "cpu")

@@ -54,6 +54,8 @@ class DiffusionSample:
     image: np.ndarray | None = field(default=None, compare=False, repr=False)  # (C, H, W) in [0, 1]
     t_start: int | None = None  # paper t (1..T) for SDEdit
     frame_interval_s: float = FRAME_INTERVAL_S  # 0: deliver every step on its own
+    spacing: str = "leading"  # leading, trailing or linspace (diffusers' timestep_spacing)
+    use_clipped_model_output: bool = False  # DDIM: step along the noise the clipped x0 implies
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,8 @@ def sample(pool: RuntimePool, req: DiffusionSample) -> Iterator[Output]:
     cfg = runtime.config
     sched = schedule_for(cfg)
     T = sched.num_train_timesteps
-    sampler = make_sampler(req.sampler, sched, eta=req.eta, variance=req.variance)
+    sampler = make_sampler(req.sampler, sched, eta=req.eta, variance=req.variance, spacing=req.spacing,
+                           use_clipped_model_output=req.use_clipped_model_output)
     steps = int(req.steps) if req.sampler == "ddim" else int(req.steps or T)
     c, s = int(cfg.get("channels", 1)), int(cfg.get("image_size", 28))
     shape = (int(req.batch), c, s, s)

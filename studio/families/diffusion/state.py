@@ -27,6 +27,8 @@ class SampleSettings:
     variance: str
     seed: int
     batch: int
+    spacing: str = "leading"
+    clipped_eps: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class DiffusionState:
     variance: str = "fixed_small"
     seed: int = 0
     batch: int = 1
+    spacing: str = "leading"  # where the steps fall in 0..T-1 (diffusers' timestep_spacing)
+    clipped_eps: bool = False  # DDIM: step along the noise the clipped x0 implies
     trajectory: list[StepFrame] = field(default_factory=list)
     current: int = 0  # index into trajectory of the frame shown
     playing: bool = False
@@ -82,7 +86,7 @@ class DiffusionState:
 
     def settings(self) -> SampleSettings:
         return SampleSettings(self.sampler, int(self.steps), float(self.eta), self.variance,
-                              int(self.seed), int(self.batch))
+                              int(self.seed), int(self.batch), self.spacing, bool(self.clipped_eps))
 
     # --- the recorded run --------------------------------------------------------------
     def count(self) -> int:

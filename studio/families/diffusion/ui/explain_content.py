@@ -35,6 +35,7 @@ class StepNumbers:
     c_xt: float
     c_eps: float
     sigma: float
+    clipped_eps: bool = False  # DDIM's direction uses the noise the clipped x0 implies
 
     @property
     def sqrt_ab(self) -> float:
@@ -54,7 +55,8 @@ def alpha_bar_at(schedule: NoiseSchedule, t: int) -> float:
     return 1.0 if t <= 0 else float(schedule.alphas_cumprod[int(t) - 1])
 
 
-def step_numbers(schedule: NoiseSchedule, sampler: str, eta: float, variance: str, t: int, t_prev: int) -> StepNumbers:
+def step_numbers(schedule: NoiseSchedule, sampler: str, eta: float, variance: str, t: int, t_prev: int,
+                 clipped_eps: bool = False) -> StepNumbers:
     """The coefficients ``studio.core.schedules`` uses for the step t -> t_prev (paper times).
 
     t = 0 (the finished sample) has no step: x_0 is itself, with no noise.
@@ -67,7 +69,7 @@ def step_numbers(schedule: NoiseSchedule, sampler: str, eta: float, variance: st
     if sampler == "ddim":
         sigma = eta * math.sqrt(max(0.0, b_prev / b * beta)) if b > 0 else 0.0
         return StepNumbers(sampler, eta, variance, t, t_prev, ab, ab_prev, beta, math.sqrt(ab_prev), 0.0,
-                           math.sqrt(max(0.0, b_prev - sigma ** 2)), sigma)
+                           math.sqrt(max(0.0, b_prev - sigma ** 2)), sigma, bool(clipped_eps))
     var = beta if variance == "fixed_large" else max(b_prev / b * beta, 1e-20)
     sigma = math.sqrt(var) if t > 1 else 0.0  # the step to t = 0 adds no noise
     return StepNumbers(sampler, eta, variance, t, t_prev, ab, ab_prev, beta, math.sqrt(ab_prev) * beta / b,
@@ -141,6 +143,9 @@ def update_explanation(n: StepNumbers) -> tuple[str, list[str]]:
     if n.sampler == "ddim":
         text = lead + (f"DDIM jumps to t′ = {n.t_prev}: predicted x_0 and ε_θ put back together with t′'s weights, "
                        f"plus fresh noise σ_t z, σ_t = η √β̃_t = {plain_number(n.sigma)} (η = {n.eta:g}).")
+        if n.clipped_eps:
+            text += (" With 'clip ε' on, the ε put back is the noise the clipped x_0 implies, "
+                     "(x_t − √ᾱ_t x_0) / √(1−ᾱ_t), so the two terms agree where clipping cut x_0.")
         return text, [
             r"x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1-\bar\alpha_{t'}-\sigma_t^2}\,\hat\epsilon"
             r" + \sigma_t z",

@@ -60,7 +60,8 @@ class DiffusionPanel(RenderPanel):
         self.view = v = DiffusionView(self.state)
         # The widgets tests and the benchmark drive, by their names.
         self.picker, self.settings, self.cells, self.views = v.picker, v.settings, v.cells, v.views
-        for name in ("sampler", "steps", "eta", "variance", "seed", "batch", "sample_button", "cancel_button"):
+        for name in ("sampler", "steps", "eta", "variance", "spacing", "clipped_eps", "seed", "batch",
+                     "sample_button", "cancel_button"):
             setattr(self, name, getattr(v.settings, name))
         for name in ("playback", "export_view", "run_info", "info", "schedule_plot", "forward_box", "splitter"):
             setattr(self, name, getattr(v, name))
@@ -137,7 +138,8 @@ class DiffusionPanel(RenderPanel):
     def request(self, image: np.ndarray | None = None, t_start: int | None = None) -> ops.DiffusionSample:
         s = self.state.settings()
         return ops.DiffusionSample(self.target(), s.sampler, s.steps, s.eta, s.seed, s.batch, s.variance,
-                                   image, t_start, frame_interval_s=1.0 / RECORDING_FPS)
+                                   image, t_start, frame_interval_s=1.0 / RECORDING_FPS, spacing=s.spacing,
+                                   use_clipped_model_output=s.clipped_eps)
 
     def start_sampling(self, request: ops.DiffusionSample | None = None) -> None:
         if not self.checkpoint:

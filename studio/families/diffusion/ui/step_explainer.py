@@ -83,7 +83,7 @@ class StepExplainer(QObject):
         if frame is None or settings is None or self.schedule is None:
             return
         numbers = content.step_numbers(self.schedule, settings.sampler, settings.eta, settings.variance,
-                                       frame.t, frame.t_prev)
+                                       frame.t, frame.t_prev, settings.clipped_eps)
         html, equations = content.explanation(numbers, self.landmarks)
         where = "the finished sample, t = 0" if frame.final else f"step {frame.k + 1} of {frame.n}, t = {frame.t}"
         self.pane.set_title(f"Explain: {settings.sampler.upper()}, {where}")
