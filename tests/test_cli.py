@@ -123,11 +123,16 @@ def test_init_fine_tunes_from_a_checkpoints_weights_and_options(tmp_path, mnist_
     source = tmp_path / "a" / "last.safetensors"
     # No --set: the model options come from the checkpoint; a tiny lr leaves the weights where they were.
     tuned = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(tmp_path / "b"), "--steps", "1",
-                "--batch-size", "16", "--lr", "1e-12", "--init", str(source))
+                "--batch-size", "16", "--lr", "1e-12", "--init", str(source), "--export", str(tmp_path / "b.safetensors"))
     assert tuned.returncode == 0, tuned.stderr
     a, b = load_checkpoint(source), load_checkpoint(tmp_path / "b" / "last.safetensors")
     assert b.config["width"] == 8 and b.config["latent_dim"] == 3 and b.step == 1
     assert b.extra["options"]["init"] == str(source)
+    # The source's steps travel with the run, its resume and its export ("trained 6 + 2 steps").
+    assert load_checkpoint(tmp_path / "b.safetensors").extra["init"] == {"path": str(source), "step": 6}
+    resumed = run("-m", "studio.train", "--out", str(tmp_path / "b"), "--resume", "--steps", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(tmp_path / "b" / "last.safetensors").extra["init"]["step"] == 6
     assert max(float(np.abs(a.weights[k] - b.weights[k]).max()) for k in a.weights) < 1e-6
     fresh = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(tmp_path / "c"), "--steps", "1",
                 "--batch-size", "16", "--lr", "1e-12", "--set", "width=8", "--set", "hidden=32", "--latent-dim", "3")

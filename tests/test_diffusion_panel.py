@@ -172,6 +172,14 @@ def test_spacing_and_clipped_noise_reach_the_sampler(qtbot, panel):
     assert not panel.clipped_eps.isEnabled() and panel.spacing.isEnabled()  # DDPM has no ε to swap
 
 
+def test_a_fine_tune_counts_its_source_steps_in_the_model_line():
+    from studio.families.diffusion.ui.panel import trained_steps
+
+    assert trained_steps({"step": 9001}) == "9001"
+    assert trained_steps({"step": 4000, "extra": {"init": {"path": "unet.safetensors", "step": 9001}}}) == "9001 + 4000"
+    assert trained_steps({"step": 12, "extra": {"init": "not a record"}}) == "12"
+
+
 def test_first_image_is_the_finished_sample(qtbot, tiny):
     # --screenshot saves the window at the panel's first image: that must be the finished sample.
     ctx = AppContext("onnx", "cpu")

@@ -205,7 +205,7 @@ def export_checkpoint(ckpt: Checkpoint, dest: str | os.PathLike) -> list[Path]:
     """Write a weights-only checkpoint to ``dest`` and its graphs' ONNX files beside it."""
     dest = Path(dest)
     slim = Checkpoint(ckpt.family, ckpt.config, ckpt.weights, ckpt.dataset, ckpt.step,
-                      ckpt.metrics, {}, {k: v for k, v in ckpt.extra.items() if k == "options"})
+                      ckpt.metrics, {}, {k: v for k, v in ckpt.extra.items() if k in ("options", "init")})
     save_checkpoint(slim, dest)
     digest = file_digest(dest)
     model = build_torch_model(slim)

@@ -51,6 +51,8 @@ def pack(trainer: "Trainer", with_training_state: bool) -> tuple[dict, dict, dic
     if bad:
         raise ValueError(f"the weights are not finite ({', '.join(bad[:3])}); nothing was saved")
     extra: dict[str, Any] = {"options": trainer.options.to_dict(), "trainer_state": STATE_VERSION}
+    if trainer.init_from:
+        extra["init"] = dict(trainer.init_from)
     if not with_training_state:
         return weights, {}, extra
     state: dict[str, np.ndarray] = {}
@@ -139,6 +141,7 @@ def unpack(trainer: "Trainer", ckpt: Checkpoint) -> None:
     trainer.history = {k[len(HISTORY_PREFIX):]: [float(x) for x in v]
                        for k, v in ts.items() if k.startswith(HISTORY_PREFIX)} or {"step": []}
     trainer.load_family_state(prefixed(FAMILY_PREFIX))
+    trainer.init_from = dict(extra["init"]) if isinstance(extra.get("init"), dict) else None
     trainer.step = ckpt.step
 
 

@@ -96,6 +96,7 @@ class Trainer:
         self._saved_step = -1
         self._last_metrics: dict[str, Any] = {}
         self._schedules_stepped = False
+        self.init_from: dict | None = None  # {"path", "step"} of the checkpoint a fine-tune started from
 
     # ---- what a family provides -------------------------------------------------
     @classmethod
@@ -344,7 +345,10 @@ class Trainer:
 
     def start_from_weights(self, path: str | Path) -> None:
         """Fine-tune: the shipped module (and its average) take ``path``'s weights; the rest starts fresh."""
-        run_state.load_shipped_weights(self, load_checkpoint(path, family=self.family))
+        ckpt = load_checkpoint(path, family=self.family)
+        run_state.load_shipped_weights(self, ckpt)
+        # Saved with the run and its export, so "trained N steps" can count the source's steps too.
+        self.init_from = {"path": str(path), "step": int(ckpt.step)}
 
     def resume_from(self, path: str | Path) -> None:
         self.restore(load_checkpoint(path, family=self.family, with_training_state=True))

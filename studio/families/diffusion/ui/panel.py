@@ -30,6 +30,15 @@ from studio.ui.panel import RenderPanel
 RECORDING_FPS = 20  # deliveries (and so paints) a second while the model runs: smooth, and cheap
 
 
+def trained_steps(meta: dict) -> str:
+    """"9001", or "9001 + 4000" for a fine-tune of a 9001-step checkpoint."""
+    init = (meta.get("extra") or {}).get("init")
+    step = int(meta.get("step", 0))
+    if isinstance(init, dict) and isinstance(init.get("step"), int):
+        return f"{init['step']} + {step}"
+    return str(step)
+
+
 class DiffusionPanel(RenderPanel):
     name = "diffusion"
     title = "Diffusion playback"
@@ -118,7 +127,7 @@ class DiffusionPanel(RenderPanel):
         m = meta.get("metrics", {})
         quality = f", L_simple {m['l_simple']:.4f} ({m.get('eval_split', '')})" if "l_simple" in m else ""
         self.info.setText(f"{size}px UNet, base {config.get('base', '?')}, {config.get('schedule', 'linear')} "
-                          f"schedule, T={T}, trained {meta.get('step', 0)} steps{quality}")
+                          f"schedule, T={T}, trained {trained_steps(meta)} steps{quality}")
         self.start_sampling()  # a new model: record a new trajectory
         if self.input_image is not None:
             self.render_forward()
