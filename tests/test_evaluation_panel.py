@@ -9,7 +9,7 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from conftest import REPO  # noqa: E402
@@ -125,3 +125,17 @@ def test_says_what_is_missing_and_refuses_non_generators(qtbot, panel, tiny_vae_
     assert "generates no images" in panel.status.text()
     panel.add_checkpoint(str(tiny_vae_path))
     assert str(tiny_vae_path) in panel.checklist.checked()
+
+
+def test_sampler_options_carry_spacing_eta_and_clipped_noise(qtbot, panel):
+    options = panel.sampler_options
+    options.ddpm.setChecked(True)
+    options.spacing.setCurrentText("trailing")
+    options.eta.setValue(1.0)
+    assert [v.get("use_clipped_model_output") for v in options.variants()] == [None, None]
+    box = options.clipped_eps  # click its indicator: a form row stretches the box past its label
+    qtbot.mouseClick(box, Qt.LeftButton, pos=QPoint(6, box.height() // 2))
+    ddpm, ddim = options.variants()
+    assert ddim == {"sampler": "ddim", "steps": 50, "spacing": "trailing", "eta": 1.0,
+                    "use_clipped_model_output": True}
+    assert "use_clipped_model_output" not in ddpm and "eta" not in ddpm  # DDPM has neither

@@ -84,7 +84,7 @@ class CheckpointChecklist(QListWidget):
 
 
 class SamplerOptions(QWidget):
-    """Which diffusion samplers to run, their steps, the timestep spacing and DDIM's eta."""
+    """Which diffusion samplers to run, their steps, the timestep spacing, DDIM's eta and clipped noise."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -106,6 +106,10 @@ class SamplerOptions(QWidget):
         self.eta.setSingleStep(0.1)
         self.eta.setToolTip("DDIM eta: 0 deterministic, 1 as noisy as DDPM")
         form.addRow("DDIM eta", self.eta)
+        self.clipped_eps = QCheckBox("DDIM clip ε")
+        self.clipped_eps.setToolTip("DDIM steps along the noise the clipped x0 implies (diffusers' "
+                                    "use_clipped_model_output)")
+        form.addRow(self.clipped_eps)
 
     @staticmethod
     def _steps(value: int) -> QSpinBox:
@@ -131,6 +135,9 @@ class SamplerOptions(QWidget):
         if self.ddpm.isChecked():
             out.append({"sampler": "ddpm", "steps": self.ddpm_steps.value(), "spacing": spacing})
         if self.ddim.isChecked():
-            out.append({"sampler": "ddim", "steps": self.ddim_steps.value(), "spacing": spacing,
-                        "eta": round(self.eta.value(), 3)})
+            ddim = {"sampler": "ddim", "steps": self.ddim_steps.value(), "spacing": spacing,
+                    "eta": round(self.eta.value(), 3)}
+            if self.clipped_eps.isChecked():
+                ddim["use_clipped_model_output"] = True
+            out.append(ddim)
         return out
