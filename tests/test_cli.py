@@ -133,6 +133,11 @@ def test_init_fine_tunes_from_a_checkpoints_weights_and_options(tmp_path, mnist_
     resumed = run("-m", "studio.train", "--out", str(tmp_path / "b"), "--resume", "--steps", "2")
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(tmp_path / "b" / "last.safetensors").extra["init"]["step"] == 6
+    # A fine-tune of a fine-tune counts every step behind it: 6 + 2, then 2 more.
+    again = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(tmp_path / "b2"), "--steps", "2",
+                "--batch-size", "16", "--init", str(tmp_path / "b" / "last.safetensors"))
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(tmp_path / "b2" / "last.safetensors").extra["init"]["step"] == 8
     assert max(float(np.abs(a.weights[k] - b.weights[k]).max()) for k in a.weights) < 1e-6
     fresh = run("-m", "studio.train", "vae", "--data", str(data), "--out", str(tmp_path / "c"), "--steps", "1",
                 "--batch-size", "16", "--lr", "1e-12", "--set", "width=8", "--set", "hidden=32", "--latent-dim", "3")

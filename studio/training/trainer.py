@@ -347,8 +347,11 @@ class Trainer:
         """Fine-tune: the shipped module (and its average) take ``path``'s weights; the rest starts fresh."""
         ckpt = load_checkpoint(path, family=self.family)
         run_state.load_shipped_weights(self, ckpt)
-        # Saved with the run and its export, so "trained N steps" can count the source's steps too.
-        self.init_from = {"path": str(path), "step": int(ckpt.step)}
+        # Saved with the run and its export, so "trained N steps" can count the source's steps too,
+        # and those of whatever the source was itself fine-tuned from.
+        earlier = ckpt.extra.get("init")
+        before = int(earlier.get("step", 0)) if isinstance(earlier, dict) else 0
+        self.init_from = {"path": str(path), "step": int(ckpt.step) + before}
 
     def resume_from(self, path: str | Path) -> None:
         self.restore(load_checkpoint(path, family=self.family, with_training_state=True))
