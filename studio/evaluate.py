@@ -72,7 +72,8 @@ def sampler_options(args: argparse.Namespace) -> list[dict]:
     steps = _paired(args.steps or [DEFAULT_STEPS[s] for s in args.sampler], count, "--steps")
     spacings = _paired(args.spacing, count, "--spacing")
     etas = _paired(args.eta, count, "--eta")
-    clipped = _paired(args.clipped_eps or ["on" if args.clipped_eps == [] else "off"], count, "--clipped-eps")
+    # --clipped-eps alone (an empty list) means on for every sampler; absent (None) means off.
+    clipped = _paired(["on"] if args.clipped_eps == [] else args.clipped_eps or ["off"], count, "--clipped-eps")
     if any(s < 1 for s in steps):
         raise ValueError("--steps must be at least 1")
     variants = []

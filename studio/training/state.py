@@ -155,7 +155,8 @@ def load_shipped_weights(trainer: "Trainer", ckpt: Checkpoint) -> None:
             trainer.emas[name].load_state_dict(state, updates=0)
     except RuntimeError as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        first = next((line for line in lines[1:] if line), lines[0] if lines else "shapes differ").rstrip(".")
+        # torch's first line only says loading failed; the second names the mismatch.
+        first = (lines[1] if len(lines) > 1 else lines[0] if lines else "shapes differ").rstrip(".")
         raise CheckpointError(f"{ckpt.path or 'the checkpoint'}: its weights do not fit this model "
                               f"({first}); give the model options it was trained with") from None
 

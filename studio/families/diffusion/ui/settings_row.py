@@ -63,7 +63,8 @@ class SettingsRow(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for label, w in leading + (("Sampler", self.sampler), ("Steps", self.steps), ("Spacing", self.spacing),
-                                   ("η", self.eta), ("", self.clipped_eps), ("Variance", self.variance), ("Seed", self.seed), ("", self.random_seed),
+                                   ("η", self.eta), ("", self.clipped_eps), ("Variance", self.variance),
+                                   ("Seed", self.seed), ("", self.random_seed),
                                    ("Batch", self.batch), ("", self.sample_button), ("", self.cancel_button)):
             if label:
                 row.addWidget(QLabel(label))
