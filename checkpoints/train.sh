@@ -29,7 +29,7 @@ for t in "${targets[@]}"; do
               --checkpoint-every 1000 --out "$RUNS"/dcgan_mnist --export studio/checkpoints/dcgan_mnist.safetensors
             $PY checkpoints/evaluate_gan.py studio/checkpoints/dcgan_mnist.safetensors --write-metrics ;;
     # StyleGAN on the digits recoloured at load time (recolour=true is the family default; seed 0).
-    stylegan) $PY -m studio.train stylegan --steps 16000 --batch-size 16 --lr 2e-3 --holdout 1000 --threads 1 \
+    stylegan) $PY -m studio.train stylegan --steps 22000 --batch-size 16 --lr 2e-3 --holdout 1000 --threads 1 \
               --set 'widths=[64,64,32,16]' --checkpoint-every 1000 --out "$RUNS"/stylegan_mnist_colour \
               --export studio/checkpoints/stylegan_mnist_colour.safetensors
             $PY checkpoints/evaluate_gan.py studio/checkpoints/stylegan_mnist_colour.safetensors --projection 100 \
