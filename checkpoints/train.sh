@@ -15,7 +15,7 @@ for t in "${targets[@]}"; do
               --out "$RUNS"/vae_mnist_2d --export studio/checkpoints/vae_mnist_2d.safetensors ;;
     vae16d) $PY -m studio.train vae --latent-dim 16 --steps 4000 --lr 2e-3 --schedule cosine --holdout 1000 \
               --out "$RUNS"/vae_mnist_16d --export studio/checkpoints/vae_mnist_16d.safetensors ;;
-    # The UNet: 9,000 steps (cosine LR from 1e-3), then two fine-tunes of 4,000 (cosine LR from 2e-4, then 1e-4).
+    # The UNet: 9,000 steps (cosine LR from 1e-3), then three fine-tunes of 4,000 (cosine LR from 2e-4, then 1e-4 twice).
     ddpm)   $PY -m studio.train diffusion --steps 9000 --batch-size 64 --lr 1e-3 --schedule cosine --holdout 1000 --set base=24 --threads 1 \
               --checkpoint-every 500 --out "$RUNS"/unet_ddpm_mnist --export "$RUNS"/unet_ddpm_mnist_9000.safetensors
             $PY -m studio.train diffusion --init "$RUNS"/unet_ddpm_mnist_9000.safetensors --steps 4000 --batch-size 64 --lr 2e-4 \
@@ -23,6 +23,9 @@ for t in "${targets[@]}"; do
               --export "$RUNS"/unet_ddpm_mnist_13000.safetensors
             $PY -m studio.train diffusion --init "$RUNS"/unet_ddpm_mnist_13000.safetensors --steps 4000 --batch-size 64 --lr 1e-4 \
               --schedule cosine --holdout 1000 --threads 1 --seed 1 --checkpoint-every 1000 --out "$RUNS"/unet_ddpm_mnist_finetune2 \
+              --export "$RUNS"/unet_ddpm_mnist_17000.safetensors
+            $PY -m studio.train diffusion --init "$RUNS"/unet_ddpm_mnist_17000.safetensors --steps 4000 --batch-size 64 --lr 1e-4 \
+              --schedule cosine --holdout 1000 --threads 1 --seed 2 --checkpoint-every 1000 --out "$RUNS"/unet_ddpm_mnist_finetune3 \
               --export studio/checkpoints/unet_ddpm_mnist.safetensors ;;
     dcgan)  $PY -m studio.train dcgan --steps 23000 --batch-size 64 --lr 2e-4 --holdout 1000 --threads 1 \
               --set width=32 --set refine=2 --set minibatch_std=true --set label_smoothing=0.1 --set instance_noise=0.1 \
