@@ -11,6 +11,12 @@ the checkpoint's printed set. For each direction:
   classifier's feature space, beside that domain's real-vs-real floor (its 1,000 held-out digits
   against the same 9,000) and their ratio.
 
+For the direction towards printed digits, also the scale that FID is read on: the same held-out
+printed digits (labels, sizes, poses, ink) drawn in other typefaces a fresh install provides
+(studio.data.printed.TYPEFACES), each scored against the printed domain exactly as the translations
+are. Real printed digits in another face are "printed" to any reader, yet far from this one-face
+domain in the classifier's features: a translation's FID ratio is best read beside theirs.
+
 Also printed: how well the classifier reads the real held-out digits of each domain (the ceiling of
 "label kept"). The semantic loss, when trained with it, is scored by this same classifier: label
 kept then says the translations carry the digit as this classifier sees it. The other figures
@@ -49,7 +55,25 @@ def held_out_domains(ckpt) -> dict[str, dict]:
         source = fit_to(open_domain(spec, size, seed=int(cfg.get("printed_seed", 0))), 1, size)
         train, held = source.split(len(source) - HOLDOUT)
         t, h = (s.__getitems__(list(range(len(s)))) for s in (train, held))
-        out[side] = {"name": spec, "train": t.images.numpy(), "held": h.images.numpy(), "labels": h.labels.numpy()}
+        out[side] = {"name": spec, "train": t.images.numpy(), "held": h.images.numpy(), "labels": h.labels.numpy(),
+                     "held_start": len(train), "seed": int(cfg.get("printed_seed", 0)), "size": size}
+    return out
+
+
+def other_typefaces(target: dict, reference, extractor, options: dict) -> dict[str, dict]:
+    """FID of the target's held-out printed digits redrawn in each other typeface, against the domain."""
+    from studio.data.printed import DOMAIN_TYPEFACE, TYPEFACES, render_printed
+    from studio.evaluation.report import evaluate_features
+
+    out = {}
+    for typeface in TYPEFACES:
+        if typeface == DOMAIN_TYPEFACE:
+            continue
+        images, labels = render_printed(target["seed"], target["held_start"], HOLDOUT, target["size"], typeface)
+        if not np.array_equal(labels, target["labels"]):
+            raise SystemExit("the redrawn printed digits do not match the held-out ones (another printed set?)")
+        scored = evaluate_features(extractor(images), reference, label=f"printed in {typeface}", **options)
+        out[typeface] = {"fid": scored["fid"]}
     return out
 
 
@@ -58,6 +82,7 @@ def evaluate(path: str, backend: str = "onnx") -> dict:
     from studio.evaluation.features import ReferenceFeatures, load_extractor
     from studio.evaluation.report import evaluate_features, floor
     from studio.families.cyclegan.ops import translate_arrays
+    from studio.training.domains import PRINTED
 
     runtime = ModelRuntime(path)
     if runtime.family != "cyclegan":
@@ -75,6 +100,11 @@ def evaluate(path: str, backend: str = "onnx") -> dict:
         options = {"with_precision_recall": False, "with_fid_curve": False}
         model = evaluate_features(fake_features, reference, label=f"{direction} translations", **options)
         real = floor(reference, **options)
+        typefaces = {}
+        if target["name"] == PRINTED:
+            typefaces = other_typefaces(target, reference, extractor, options)
+            for t in typefaces.values():
+                t["fid_ratio"] = t["fid"] / real["fid"]
         result[direction] = {
             "from": source["name"], "to": target["name"],
             "label_kept": float((fake_features.probs.argmax(axis=1) == source["labels"]).mean()),
@@ -84,6 +114,7 @@ def evaluate(path: str, backend: str = "onnx") -> dict:
             "translation_l1": float(np.abs(fake - source["held"]).mean()),
             "fid": model["fid"], "fid_floor": real["fid"], "fid_ratio": model["fid"] / real["fid"],
             "kid": model["kid"], "class_fractions": model["class_fractions"],
+            "other_typefaces": typefaces,
         }
     result["cycle_l1"] = float(np.mean([result[d]["cycle_l1"] for d in ("AtoB", "BtoA")]))
     result["targets_met"] = {
@@ -105,6 +136,9 @@ def format_result(r: dict) -> str:
             f"{x['classifier_reads_real_source']:.2%} of the real inputs); cycle L1 {x['cycle_l1']:.4f} "
             f"(translation L1 {x['translation_l1']:.4f}); FID {x['fid']:.3f} vs floor {x['fid_floor']:.3f} "
             f"= {x['fid_ratio']:.2f}x")
+        if x["other_typefaces"]:
+            lines.append(f"    for scale, the real held-out {x['to']} digits redrawn in other typefaces: " + "; ".join(
+                f"{name} FID {t['fid']:.3f} = {t['fid_ratio']:.1f}x" for name, t in x["other_typefaces"].items()))
     met = ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in r["targets_met"].items())
     lines.append(f"  targets (>=97% / >=95% label kept, cycle L1 <= 0.05, FID <= 3x floor): {met}")
     return "\n".join(lines)
@@ -126,6 +160,8 @@ def write_metrics(path: str, r: dict) -> None:
             f"fid_ratio_{d}": round(x["fid_ratio"], 2),
             f"metric_images_{d}": r["held_out"],  # replaces the trainer's quick figures on 256
         })
+        for name, t in x["other_typefaces"].items():
+            ckpt.metrics[f"fid_ratio_{x['to']}_in_{name}"] = round(t["fid_ratio"], 1)
     ckpt.metrics["evaluation"] = (f"checkpoints/evaluate_cyclegan.py: {r['held_out']} held-out digits per domain "
                                   f"(MNIST 9000-9999, printed 9000-9999), {r['backend']}, {r['feature_extractor']}")
     for written in export_checkpoint(ckpt, path):

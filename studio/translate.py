@@ -62,7 +62,7 @@ def _checked_checkpoint(path: str):
     if ckpt.family != "cyclegan":
         raise CheckpointError(f"{p}: a '{ckpt.family}' checkpoint, not a CycleGAN model")
     check_fits_model(ckpt, digest)
-    from studio.families.cyclegan.state import ModelFacts
+    from studio.families.cyclegan.facts import ModelFacts
 
     return ModelFacts.from_metadata(str(p), ckpt.metadata())
 

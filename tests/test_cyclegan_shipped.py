@@ -111,7 +111,7 @@ def test_the_shipped_pair_shows_what_the_semantic_loss_does(shipped, held_out):
     from studio.core.checkpoint import read_metadata
     from studio.engine.runtime import ModelRuntime
     from studio.evaluation.features import load_extractor
-    from studio.families.cyclegan.state import ModelFacts, semantic_partner
+    from studio.families.cyclegan.facts import ModelFacts, semantic_partner
     from studio.families.cyclegan.ops import translate_arrays
 
     plain_path = SHIPPED.with_name("cyclegan_digits_no_semantic.safetensors")

@@ -9,9 +9,8 @@ from studio.engine.requests import Target
 from studio.families.cyclegan.ops import (
     CycleResult, CycleTranslate, DigitReading, Fitting, FolderProgress, Readings, TranslatedImage,
 )
-from studio.families.cyclegan.state import (
-    CyclePanelState, FolderJob, ModelFacts, domain_name, failure_line, semantic_comparison, semantic_partner,
-)
+from studio.families.cyclegan.facts import ModelFacts, domain_name, fid_scale, semantic_comparison, semantic_partner
+from studio.families.cyclegan.state import CyclePanelState, FolderJob, failure_line
 
 META = {"family": "cyclegan", "step": 1200,
         "config": {"domain_a": "handwritten", "domain_b": "printed", "digits": True, "channels": 1, "image_size": 32,
@@ -166,3 +165,36 @@ def test_the_semantic_partner_is_the_same_task_with_the_loss_flipped_same_folder
     assert semantic_comparison(model, partner) == semantic_comparison(partner, model) == (
         "Digit kept (held out, handwritten→printed / back): with the semantic loss 97.0% / 99.0%, without 61.0% / 70.0%.")
     assert semantic_comparison(model, None) == ""
+
+
+def test_the_measured_fid_is_stated_beside_other_typefaces_scale():
+    metrics = {"fid_ratio_AtoB": 41.23, "fid_ratio_BtoA": 2.19, "fid_ratio_printed_in_stix": 68.1,
+               "fid_ratio_printed_in_dejavu-sans": 138.9, "fid_ratio_printed_in_dejavu-serif": 88.0,
+               "fid_ratio_handwritten_in_x": 5.0}  # another domain's key: not this target's typefaces
+    model = ModelFacts.from_metadata("m.safetensors", {**META, "metrics": metrics})
+    assert model.fid_ratio == (41.23, 2.19)
+    assert model.other_typefaces == (("stix", 68.1), ("dejavu-serif", 88.0), ("dejavu-sans", 138.9))
+    text = fid_scale(model)
+    assert "41.2× its real-vs-real floor (handwritten → printed) and 2.19× (printed → handwritten)" in text
+    assert "other typefaces (stix, dejavu-serif, dejavu-sans) score 68–139×" in text
+    no_typefaces = ModelFacts.from_metadata("m.safetensors", {**META, "metrics": {"fid_ratio_AtoB": 3.0,
+                                                                                  "fid_ratio_BtoA": 2.0}})
+    assert "3×" in fid_scale(no_typefaces) and "typefaces" not in fid_scale(no_typefaces)
+    assert fid_scale(ModelFacts.from_metadata("m.safetensors", META)) == ""  # not measured: nothing claimed
+
+
+
+def test_the_explain_text_follows_the_losses_and_figures_of_the_model_open():
+    from studio.families.cyclegan.ui.explain import explain
+
+    state = CyclePanelState()
+    state.open("with_identity.safetensors", META)  # identity 5, nothing measured
+    text, equations = explain(state)
+    assert r"5\,\mathcal{L}_{idt}" in equations[3] and "loss is off" not in text and "FID" not in text
+    state.open("without_identity.safetensors", {
+        **META, "config": {**META["config"], "identity_weight": 0},
+        "metrics": {"fid_ratio_AtoB": 29.64, "fid_ratio_BtoA": 1.52, "fid_ratio_printed_in_stix": 68.1}})
+    text, equations = explain(state)
+    assert r"\mathcal{L}_{idt}" not in equations[3] and r"10\,\mathcal{L}_{cyc}" in equations[3]
+    assert "<b>identity</b> loss is off in this model (weight 0)" in text
+    assert "29.6× its real-vs-real floor" in text and "other typefaces (stix) score 68×." in text

@@ -245,3 +245,23 @@ def test_printed_digits_are_deterministic_balanced_and_read_by_the_classifier():
     assert len({round(float(x.max()), 1) for x in images}) >= 3  # ink brightness varies
     read = load_extractor()(images).probs.argmax(axis=1)
     assert (read == labels).mean() >= 0.97  # the classifier that scores the demo can read this domain
+
+
+def test_other_typefaces_draw_the_same_digits_in_another_face():
+    """The evaluation's scale: the same labels, sizes and poses, only the face differs; a bad name is one line."""
+    from studio.data.printed import TYPEFACES, render_printed
+
+    domain, labels = render_printed(3, 40, 30)
+    for typeface in TYPEFACES:
+        if typeface == "aileron":
+            continue
+        drawn, drawn_labels = render_printed(3, 40, 30, typeface=typeface)
+        np.testing.assert_array_equal(drawn_labels, labels)
+        assert np.abs(drawn - domain).mean() > 0.02, typeface  # another shape, not the domain's pixels again
+        np.testing.assert_array_equal(render_printed(3, 45, 5, typeface=typeface)[0], drawn[5:10])
+        # posed like the domain's digits: the ink's centre of mass within a pixel or so of theirs
+        rows = np.arange(32, dtype=np.float32)
+        centre = lambda x: (x[:, 0].sum(axis=2) * rows).sum(axis=1) / x[:, 0].sum(axis=(1, 2))  # noqa: E731
+        assert np.abs(centre(drawn) - centre(domain)).mean() < 1.5, typeface
+    with pytest.raises(ValueError, match="unknown typeface 'comic' .choose aileron"):
+        render_printed(0, 0, 1, typeface="comic")

@@ -8,6 +8,10 @@ pixels tall, centred) and padded to 32x32 like the other digit families.
 
 Digit ``i`` of a set depends only on (seed, i): any slice renders the same pixels whether it
 is drawn alone or with the rest, so a dataset can render lazily, batch by batch.
+
+The domain is that one typeface. ``typeface=`` draws the same digits (labels, sizes, poses, ink)
+in another face a fresh install provides (matplotlib's fonts): the evaluation uses them to show how
+far apart typefaces sit in the classifier's feature space, the scale a translation's FID is read on.
 """
 
 from __future__ import annotations
@@ -31,37 +35,61 @@ SHIFT_PX = 1.5
 INK = (0.6, 1.0)  # brightest ink level (the background stays black)
 
 
-@lru_cache(maxsize=4)
-def _font(size: int):
+DOMAIN_TYPEFACE = "aileron"
+# Typeface name -> font file among matplotlib's ("": Pillow's built-in Aileron, the domain's own face).
+TYPEFACES = {
+    DOMAIN_TYPEFACE: "",
+    "dejavu-sans": "DejaVuSans.ttf",
+    "dejavu-serif": "DejaVuSerif.ttf",
+    "stix": "STIXGeneral.ttf",
+    "computer-modern-sans": "cmss10.ttf",
+}
+
+
+def check_typeface(typeface: str) -> None:
+    if typeface not in TYPEFACES:
+        raise ValueError(f"unknown typeface '{typeface}' (choose {', '.join(TYPEFACES)})")
+
+
+@lru_cache(maxsize=8)
+def _font(size: int, typeface: str = DOMAIN_TYPEFACE):
     from PIL import ImageFont
 
-    return ImageFont.load_default(size=size)
+    check_typeface(typeface)
+    if not TYPEFACES[typeface]:
+        return ImageFont.load_default(size=size)
+    import matplotlib  # a dependency already (the Explain panes' equations); its fonts come with it
+
+    return ImageFont.truetype(f"{matplotlib.get_data_path()}/fonts/ttf/{TYPEFACES[typeface]}", size)
 
 
 def digit_seed(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(index), 0x9D1])
 
 
-def _draw(text: str, stroke: int):
+def _draw(text: str, stroke: int, typeface: str = DOMAIN_TYPEFACE):
     from PIL import Image, ImageDraw
 
     image = Image.new("L", (2 * _FONT_PX, 2 * _FONT_PX), 0)
-    ImageDraw.Draw(image).text((_FONT_PX, _FONT_PX), text, font=_font(_FONT_PX), fill=255, anchor="mm",
+    ImageDraw.Draw(image).text((_FONT_PX, _FONT_PX), text, font=_font(_FONT_PX, typeface), fill=255, anchor="mm",
                                stroke_width=stroke, stroke_fill=255)
     return image
 
 
-@lru_cache(maxsize=3 * 10)
-def _glyph(label: int, stroke: int):
+@lru_cache(maxsize=3 * 10 * len(TYPEFACES))
+def _glyph(label: int, stroke: int, typeface: str = DOMAIN_TYPEFACE):
     """The digit's shape at the 96-px drawing, white on black (a fresh copy is made by every transform).
 
     Three forms differ from the font's own, as they do between typefaces: the project's classifier,
     trained on handwriting, reads Aileron's curled 6 and 9 as 8s and 0s and its flagged 1 as a 7, so
     the 6 gets a tall straight stem on the font's bowl (as DIN-like faces and most hands draw it),
     the 9 is that 6 turned half a turn (as type designers make it), and the 1's flag is a short stub.
+    Another typeface is drawn as its font has it.
     """
     from PIL import Image, ImageDraw
 
+    if typeface != DOMAIN_TYPEFACE:
+        return _draw(str(label), stroke, typeface)
     one = _draw("1", stroke)
     left, top, right, bottom = one.getbbox()
     stem = int((np.asarray(one)[(top + bottom) // 2] > 127).sum())  # the font's vertical stroke width
@@ -85,12 +113,13 @@ def _glyph(label: int, stroke: int):
     return _draw(str(label), stroke)
 
 
-def render_digit(label: int, rng: np.random.Generator) -> np.ndarray:
+def render_digit(label: int, rng: np.random.Generator, typeface: str = DOMAIN_TYPEFACE) -> np.ndarray:
     """One printed digit as float32 (28, 28) in [0, 1], light on black."""
     from PIL import Image
 
     if not 0 <= int(label) <= 9:
         raise ValueError(f"a digit is 0..9, not {label}")
+    check_typeface(typeface)
     height = rng.uniform(*HEIGHT_PX)
     width_scale = rng.uniform(*WIDTH_SCALE)
     stroke = int(rng.integers(STROKE_PX[0], STROKE_PX[1] + 1))
@@ -99,7 +128,7 @@ def render_digit(label: int, rng: np.random.Generator) -> np.ndarray:
     shift = rng.uniform(-SHIFT_PX, SHIFT_PX, 2)
     ink = rng.uniform(*INK)
 
-    glyph = _glyph(int(label), stroke)
+    glyph = _glyph(int(label), stroke, typeface)
     # Italic: each row shifted right in proportion to its height above the centre.
     glyph = glyph.transform(glyph.size, Image.Transform.AFFINE, (1, slant, -slant * _FONT_PX, 0, 1, 0),
                             resample=Image.Resampling.BICUBIC)
@@ -136,13 +165,16 @@ def digit_labels(seed: int, start: int, count: int) -> np.ndarray:
     return out
 
 
-def render_printed(seed: int, start: int, count: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Printed digits ``start .. start + count`` of set ``seed``: float32 (count, 1, size, size), labels."""
+def render_printed(seed: int, start: int, count: int, size: int = SIZE,
+                   typeface: str = DOMAIN_TYPEFACE) -> tuple[np.ndarray, np.ndarray]:
+    """Printed digits ``start .. start + count`` of set ``seed``: float32 (count, 1, size, size), labels.
+
+    Another ``typeface`` draws the same digits (labels, sizes, poses, ink) in that face."""
     if size < DIGIT:
         raise ValueError(f"printed digits are {DIGIT}x{DIGIT}; {size} is too small")
     labels = digit_labels(seed, start, count)
     images = np.zeros((count, 1, size, size), np.float32)
     m = (size - DIGIT) // 2
     for k, label in enumerate(labels):
-        images[k, 0, m: m + DIGIT, m: m + DIGIT] = render_digit(int(label), digit_seed(seed, start + k))
+        images[k, 0, m: m + DIGIT, m: m + DIGIT] = render_digit(int(label), digit_seed(seed, start + k), typeface)
     return images, labels

@@ -5,7 +5,8 @@ A plain function of the panel's state (no Qt): the pane shows the sentences and 
 
 from __future__ import annotations
 
-from studio.families.cyclegan.state import CyclePanelState, semantic_comparison
+from studio.families.cyclegan.facts import fid_scale, semantic_comparison
+from studio.families.cyclegan.state import CyclePanelState
 
 ADVERSARIAL = (r"\mathcal{L}_{GAN}(G_{AB}, D_B) = \mathbb{E}_b\,[(D_B(b) - 1)^2]"
                r" + \mathbb{E}_a\,[D_B(G_{AB}(a))^2]")
@@ -28,7 +29,9 @@ def _total(state: CyclePanelState) -> str:
     m = state.model
     cycle, identity = (m.cycle_weight, m.identity_weight) if m else (10.0, 5.0)
     total = (r"\mathcal{L} = \mathcal{L}_{GAN}(G_{AB}, D_B) + \mathcal{L}_{GAN}(G_{BA}, D_A)"
-             rf" + {cycle:g}\,\mathcal{{L}}_{{cyc}} + {identity:g}\,\mathcal{{L}}_{{idt}}")
+             rf" + {cycle:g}\,\mathcal{{L}}_{{cyc}}")
+    if identity > 0:
+        total += rf" + {identity:g}\,\mathcal{{L}}_{{idt}}"
     if m is not None and m.semantic_weight > 0:
         total += rf" + {m.semantic_weight:g}\,\mathcal{{L}}_{{sem}}"
     return total
@@ -45,6 +48,12 @@ def explain(state: CyclePanelState) -> tuple[str, list[str]]:
     elif m is not None:
         lines.append("This model trained <b>without</b> the semantic loss: nothing but the cycle asks the "
                      "translation to keep the digit, so it may turn a 4 into a 9 and still come back as a 4.")
+    if m is not None and m.identity_weight == 0:
+        lines.append("The <b>identity</b> loss is off in this model (weight 0): nothing asks a generator to leave "
+                     "its own domain's pictures alone. The paper uses it to keep colours, which grey digits do "
+                     "not need, and it holds a translation to the input's shapes.")
+    if m is not None and fid_scale(m):
+        lines.append(fid_scale(m))
     if m is not None and state.partner is not None:
         lines.append(semantic_comparison(m, state.partner)
                      + " The <b>Semantic loss</b> switch translates the same picture with the other model.")

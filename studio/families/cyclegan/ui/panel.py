@@ -17,7 +17,8 @@ from studio.core.checkpoint import CheckpointError, read_metadata
 from studio.data.images import save_png
 from studio.engine.renderer import RenderResult
 from studio.families.cyclegan import ops
-from studio.families.cyclegan.state import MAX_PICTURES, CyclePanelState, semantic_comparison, semantic_partner
+from studio.families.cyclegan.facts import semantic_comparison, semantic_partner
+from studio.families.cyclegan.state import MAX_PICTURES, CyclePanelState
 from studio.families.cyclegan.ui import drops, samples
 from studio.families.cyclegan.ui.controls import ControlsRow
 from studio.families.cyclegan.ui.explain import explain
