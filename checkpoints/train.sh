@@ -48,12 +48,12 @@ for t in "${targets[@]}"; do
     # CycleGAN: handwritten MNIST digits (A, the default data) <-> printed digits (B, rendered at load time),
     # the last 1,000 of each held out; the semantic loss reads translations with the shipped classifier.
     cyclegan) $PY -m studio.train cyclegan --steps 20000 --batch-size 4 --lr 2e-4 --holdout 1000 --threads 1 \
-              --device cpu --width 12 --blocks 3 --semantic-weight 1 --checkpoint-every 2000 \
+              --device cpu --width 12 --blocks 3 --semantic-weight 1 --identity-weight 0 --checkpoint-every 2000 \
               --out "$RUNS"/cyclegan_digits --export studio/checkpoints/cyclegan_digits.safetensors
             $PY checkpoints/evaluate_cyclegan.py studio/checkpoints/cyclegan_digits.safetensors --write-metrics ;;
     # The same CycleGAN without the semantic loss: the panel's "Semantic loss" switch compares the two.
     cyclegan_no_semantic) $PY -m studio.train cyclegan --steps 20000 --batch-size 4 --lr 2e-4 --holdout 1000 --threads 1 \
-              --device cpu --width 12 --blocks 3 --semantic-weight 0 --checkpoint-every 2000 \
+              --device cpu --width 12 --blocks 3 --semantic-weight 0 --identity-weight 0 --checkpoint-every 2000 \
               --out "$RUNS"/cyclegan_digits_no_semantic --export studio/checkpoints/cyclegan_digits_no_semantic.safetensors
             $PY checkpoints/evaluate_cyclegan.py studio/checkpoints/cyclegan_digits_no_semantic.safetensors --write-metrics ;;
     *) echo "unknown target $t" >&2; exit 2 ;;

@@ -71,6 +71,14 @@ def test_the_checkpoint_states_its_measured_quality(shipped):
                 "fid_ratio_AtoB", "fid_ratio_BtoA", "evaluation"):
         assert key in metrics
     assert "evaluate_cyclegan.py" in metrics["evaluation"]
+    # FID's scale towards print: the real printed digits in each other typeface, measured and stated
+    from studio.data.printed import DOMAIN_TYPEFACE, TYPEFACES
+    from studio.families.cyclegan.facts import ModelFacts, fid_scale
+
+    others = [metrics[f"fid_ratio_printed_in_{t}"] for t in TYPEFACES if t != DOMAIN_TYPEFACE]
+    assert min(others) > metrics["fid_ratio_AtoB"] > 1.0  # nearer print than another face is, not yet at 1x
+    facts = ModelFacts.from_metadata(str(SHIPPED), {"config": shipped.config, "metrics": metrics})
+    assert f"score {min(others):.0f}–{max(others):.0f}×" in fid_scale(facts)
     cfg = shipped.config
     assert cfg["digits"] is True and cfg["domain_b"] == "printed" and cfg["channels"] == 1
     assert SHIPPED.stat().st_size < 5_000_000
