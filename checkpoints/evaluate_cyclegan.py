@@ -60,8 +60,9 @@ def held_out_domains(ckpt) -> dict[str, dict]:
     return out
 
 
-def other_typefaces(target: dict, reference, extractor, options: dict) -> dict[str, dict]:
-    """FID of the target's held-out printed digits redrawn in each other typeface, against the domain."""
+def other_typefaces(target: dict, reference, extractor, options: dict, floor_fid: float) -> dict[str, dict]:
+    """FID (and its ratio to the domain's floor) of the target's held-out printed digits redrawn in each
+    other typeface, against the domain."""
     from studio.data.printed import DOMAIN_TYPEFACE, TYPEFACES, render_printed
     from studio.evaluation.report import evaluate_features
 
@@ -73,7 +74,7 @@ def other_typefaces(target: dict, reference, extractor, options: dict) -> dict[s
         if not np.array_equal(labels, target["labels"]):
             raise SystemExit("the redrawn printed digits do not match the held-out ones (another printed set?)")
         scored = evaluate_features(extractor(images), reference, label=f"printed in {typeface}", **options)
-        out[typeface] = {"fid": scored["fid"]}
+        out[typeface] = {"fid": scored["fid"], "fid_ratio": scored["fid"] / floor_fid}
     return out
 
 
@@ -100,11 +101,8 @@ def evaluate(path: str, backend: str = "onnx") -> dict:
         options = {"with_precision_recall": False, "with_fid_curve": False}
         model = evaluate_features(fake_features, reference, label=f"{direction} translations", **options)
         real = floor(reference, **options)
-        typefaces = {}
-        if target["name"] == PRINTED:
-            typefaces = other_typefaces(target, reference, extractor, options)
-            for t in typefaces.values():
-                t["fid_ratio"] = t["fid"] / real["fid"]
+        typefaces = (other_typefaces(target, reference, extractor, options, real["fid"])
+                     if target["name"] == PRINTED else {})
         result[direction] = {
             "from": source["name"], "to": target["name"],
             "label_kept": float((fake_features.probs.argmax(axis=1) == source["labels"]).mean()),

@@ -52,8 +52,9 @@ def explain(state: CyclePanelState) -> tuple[str, list[str]]:
         lines.append("The <b>identity</b> loss is off in this model (weight 0): nothing asks a generator to leave "
                      "its own domain's pictures alone. The paper uses it to keep colours, which grey digits do "
                      "not need, and it holds a translation to the input's shapes.")
-    if m is not None and fid_scale(m):
-        lines.append(fid_scale(m))
+    scale = fid_scale(m) if m is not None else ""
+    if scale:
+        lines.append(scale)
     if m is not None and state.partner is not None:
         lines.append(semantic_comparison(m, state.partner)
                      + " The <b>Semantic loss</b> switch translates the same picture with the other model.")
